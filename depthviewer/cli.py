@@ -1,0 +1,235 @@
+"""Command line: open the app, or inspect, evaluate and export a stereo folder without it.
+
+    depthviewer [PATH]                 open the app (the bundled sample when PATH is omitted)
+    depthviewer info PATH              detected layout, frame count, image size, calibration
+    depthviewer eval PATH [--json]     per-frame losses and GT metrics
+    depthviewer export PATH --out DIR  one point cloud (PLY) or depth map (NPY) per frame
+    depthviewer backends               the available depth backends
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from depthviewer.errors import CalibrationError, DepthViewerError, InputError
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "kitti2015_stereo"
+COMMANDS = ("info", "eval", "export", "backends")
+
+
+def _add_calibration_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "calibration", "override or supply the calibration (a folder without one gets no metric depth)"
+    )
+    group.add_argument("--calib", type=Path, help="calibration file: KITTI calib_cam_to_cam, KITTI P0..P3, or Middlebury calib.txt")
+    group.add_argument("--focal-px", type=float, help="focal length of the rectified left camera, pixels")
+    group.add_argument("--baseline-m", type=float, help="stereo baseline, metres")
+    group.add_argument("--cx-px", type=float, help="principal point x (default: image centre, (W-1)/2)")
+    group.add_argument("--cy-px", type=float, help="principal point y (default: image centre, (H-1)/2)")
+    group.add_argument("--doffs-px", type=float, default=0.0, help="Middlebury disparity offset (default 0)")
+
+
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="sgbm", help="depth backend (see `depthviewer backends`)")
+    parser.add_argument(
+        "--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
+        help="backend parameter, repeatable, e.g. --set num_disparities=96 --set block_size=3",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="depthviewer", description="Inspect stereo depth estimation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="print the detected layout, frame count, image size and calibration")
+    info.add_argument("path", type=Path)
+    _add_calibration_options(info)
+
+    ev = sub.add_parser("eval", help="run a backend on every frame and print losses and GT metrics")
+    ev.add_argument("path", type=Path)
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_backend_options(ev)
+    _add_calibration_options(ev)
+
+    ex = sub.add_parser("export", help="write one point cloud or depth map per frame")
+    ex.add_argument("path", type=Path)
+    ex.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    ex.add_argument("--format", choices=("ply", "npy"), default="ply",
+                    help="ply: binary point cloud in the left camera frame; npy: float32 HxW depth in metres, NaN where none")
+    _add_backend_options(ex)
+    _add_calibration_options(ex)
+
+    sub.add_parser("backends", help="list the depth backends")
+    return parser
+
+
+def _parse_value(text: str) -> object:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _backend_params(pairs: Sequence[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise DepthViewerError(f"--set expects KEY=VALUE, got {pair!r}")
+        params[key.strip()] = _parse_value(value.strip())
+    return params
+
+
+def open_source(args: argparse.Namespace):
+    """Open the folder named on the command line with the calibration the options give, if any."""
+    from depthviewer.io.calibration import calibration_from_values, read_calibration_file
+    from depthviewer.io.stereo_folder import open_stereo_folder
+
+    if args.calib is not None:
+        return open_stereo_folder(args.path, calibration=read_calibration_file(args.calib))
+    if args.focal_px is None and args.baseline_m is None:
+        return open_stereo_folder(args.path)
+    if args.focal_px is None or args.baseline_m is None:
+        raise CalibrationError("--focal-px and --baseline-m must be given together")
+    source = open_stereo_folder(args.path)
+    cx, cy = args.cx_px, args.cy_px
+    if cx is None or cy is None:
+        height, width = source.load(0).size_hw
+        cx = (width - 1) / 2 if cx is None else cx
+        cy = (height - 1) / 2 if cy is None else cy
+    calibration = calibration_from_values(
+        args.focal_px, args.baseline_m, cx, cy, doffs_px=args.doffs_px, source="command-line options"
+    )
+    return open_stereo_folder(args.path, calibration=calibration)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    source = open_source(args)
+    for key, value in source.describe().items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for sub_key, sub_value in value.items():
+                print(f"  {sub_key}: {sub_value}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def _mean_metrics(frames: list[dict]) -> dict[str, float]:
+    """Mean of each metric over the frames that report it (GT metrics exist only where GT does)."""
+    keys: dict[str, list[float]] = {}
+    for frame in frames:
+        for key, value in frame["metrics"].items():
+            if value is not None and math.isfinite(value):
+                keys.setdefault(key, []).append(value)
+    return {key: float(np.mean(values)) for key, values in keys.items()}
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from depthviewer.backends import create_backend
+    from depthviewer.compute.device import default_device
+    from depthviewer.pipeline import process_frame
+
+    source = open_source(args)
+    backend = create_backend(args.backend, **_backend_params(args.params))
+    device = default_device()
+    frames = []
+    for index, name in enumerate(source.names):
+        result = process_frame(source, index, backend, device=device)
+        metrics = {key: _json_number(value) for key, value in result.analysis.metrics.items()}
+        frames.append({"name": name, "metrics": metrics})
+        if not args.json:
+            shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if v is not None)
+            print(f"{name}: {shown}", flush=True)
+    report = {"backend": backend.name, "device": backend.device, "analysis_device": str(device),
+              "frames": frames, "mean": _mean_metrics(frames)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("mean: " + "  ".join(f"{k}={v:.4g}" for k, v in report["mean"].items()))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from depthviewer.backends import create_backend
+    from depthviewer.compute.device import default_device
+    from depthviewer.io.atomic import atomic_write
+    from depthviewer.io.ply import write_ply
+    from depthviewer.pipeline import CAMERA_FRAME_NOTE, point_cloud, process_frame
+
+    source = open_source(args)
+    if source.calibration_for(0) is None:
+        raise CalibrationError(f"cannot export metric {args.format}: {source.calibration_note}", source.root)
+    backend = create_backend(args.backend, **_backend_params(args.params))
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder: {exc.strerror}", args.out) from exc
+    device = default_device()
+    for index, name in enumerate(source.names):
+        result = process_frame(source, index, backend, device=device)
+        stem = Path(name).stem
+        if args.format == "ply":
+            points, colours = point_cloud(result)
+            target = args.out / f"{stem}.ply"
+            write_ply(target, points, colours, comments=[
+                CAMERA_FRAME_NOTE, f"source: {result.frame.left_path}", f"backend: {backend.name}"])
+        else:
+            target = args.out / f"{stem}.npy"
+            with atomic_write(target) as handle:
+                np.save(handle, result.analysis.depth_m.astype(np.float32))
+        print(target, flush=True)
+    return 0
+
+
+def _cmd_backends(_: argparse.Namespace) -> int:
+    from depthviewer.backends import backend_names, create_backend
+
+    for name in backend_names():
+        backend = create_backend(name)
+        print(f"{name}\t{backend.kind}\t{backend.device}")
+    return 0
+
+
+def _run_app(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="depthviewer", description="Open the depthviewer app.",
+                                     epilog="Commands: " + ", ".join(COMMANDS) + " (depthviewer COMMAND --help)")
+    parser.add_argument("path", nargs="?", type=Path, default=None, help="stereo folder (default: the bundled sample)")
+    parser.add_argument("--backend", default="sgbm")
+    args = parser.parse_args(argv)
+    from depthviewer.app import run_app
+
+    return run_app(args.path if args.path is not None else SAMPLE_DIR, backend=args.backend)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not argv or argv[0] not in COMMANDS:
+            return _run_app(argv)
+        args = build_parser().parse_args(argv)
+        handler = {"info": _cmd_info, "eval": _cmd_eval, "export": _cmd_export, "backends": _cmd_backends}
+        return handler[args.command](args)
+    except DepthViewerError as exc:
+        print(f"depthviewer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
