@@ -1,0 +1,23 @@
+"""The Qt desktop app. The only package that imports Qt, pyqtgraph or vispy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def run_app(path: Path | None, backend: str = "sgbm") -> int:
+    """Open the main window on `path` (a stereo folder) and run the event loop until it closes."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from depthviewer.app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("depthviewer")
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    window = MainWindow(backend=backend)
+    window.show()
+    if path is not None:
+        window.open_path(path)
+    return app.exec()
