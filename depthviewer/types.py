@@ -110,3 +110,88 @@ class StereoAnalysis:
     smoothness: np.ndarray
     depth_m: np.ndarray | None
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SequenceFrame:
+    """One frame of a monocular video or image sequence, with what its source knows about it.
+
+    Poses are T_world_cam: 4x4 float64 mapping points from this camera's frame to the world frame
+    (the sequence's own world, e.g. KITTI's first camera). K is the 3x3 intrinsic matrix of this camera.
+    `right_rgb` and `stereo_calibration` are set when the layout has a rectified stereo partner.
+    """
+
+    name: str
+    index: int
+    image_rgb: np.ndarray
+    K: np.ndarray | None = None
+    T_world_cam: np.ndarray | None = None
+    timestamp_s: float | None = None
+    right_rgb: np.ndarray | None = None
+    stereo_calibration: StereoCalibration | None = None
+    gt_depth_m: np.ndarray | None = None
+    dataset: str = "sequence"
+    path: Path | None = None
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        return int(self.image_rgb.shape[0]), int(self.image_rgb.shape[1])
+
+
+@dataclass(frozen=True)
+class DepthPrediction:
+    """A depth map for one view: float32 (H, W) metres, NaN where none.
+
+    `metric` is False when the depth is known only up to scale (a mono-trained network, an up-to-scale
+    pose); `confidence` is optional, (H, W) float32 in [0, 1], higher is better.
+    """
+
+    depth_m: np.ndarray
+    backend: str
+    device: str
+    metric: bool = True
+    confidence: np.ndarray | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RelativePose:
+    """The motion that maps points from a target camera's frame into a source camera's frame.
+
+    `T_source_target` is 4x4 float64; `origin` says where it came from ("poses file", "essential matrix + PnP",
+    "essential matrix (up to scale)", "pose network", "stereo baseline"); `metric` is False when the
+    translation's scale is unknown.
+    """
+
+    T_source_target: np.ndarray
+    origin: str
+    metric: bool = True
+
+
+@dataclass(frozen=True)
+class SourceWarp:
+    """One source view warped into the target: its reconstruction and per-pixel errors (float32 (H, W))."""
+
+    label: str
+    reconstruction_rgb: np.ndarray
+    valid: np.ndarray
+    photometric_error: np.ndarray
+    identity_error: np.ndarray
+    pose: RelativePose
+
+
+@dataclass(frozen=True)
+class MonocularAnalysis:
+    """The Monodepth2 maps of one target frame (REFERENCE.md, "Monodepth2 additions").
+
+    `min_reprojection` is the per-pixel minimum of the sources' photometric errors; `automask` is True where a
+    warped source beats every unwarped one (the pixel is kept); `winning_source` indexes `sources` (-1 = none).
+    """
+
+    sources: tuple[SourceWarp, ...]
+    min_reprojection: np.ndarray
+    automask: np.ndarray
+    winning_source: np.ndarray
+    depth_m: np.ndarray
+    gt_error: np.ndarray | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
