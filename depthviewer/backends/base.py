@@ -6,7 +6,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from depthviewer.types import StereoPrediction
+from depthviewer.types import DepthPrediction, StereoPrediction
 
 
 @runtime_checkable
@@ -33,3 +33,38 @@ def check_pair(left_rgb: np.ndarray, right_rgb: np.ndarray) -> None:
             raise ValueError(f"{name} image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
     if left_rgb.shape != right_rgb.shape:
         raise ValueError(f"left and right images differ in size: {left_rgb.shape} vs {right_rgb.shape}")
+
+
+@runtime_checkable
+class MonocularBackend(Protocol):
+    """Predicts depth from one image (a user's network). kind = "monocular".
+
+    `predict` takes an (H, W, 3) uint8 RGB array and returns a DepthPrediction at the same size; `metric` says
+    whether its depth is in metres (stereo-trained, or metric by construction) or only up to scale.
+    """
+
+    name: str
+    kind: str
+
+    @property
+    def device(self) -> str: ...
+
+    def predict_depth(self, image_rgb: np.ndarray) -> DepthPrediction: ...
+
+
+@runtime_checkable
+class MultiViewBackend(Protocol):
+    """Predicts the depth of a target view from neighbouring views with known relative poses. kind = "multi-view".
+
+    `sources` are (image_rgb, T_source_target 4x4) pairs; K is the 3x3 intrinsic matrix shared by all views.
+    """
+
+    name: str
+    kind: str
+
+    @property
+    def device(self) -> str: ...
+
+    def predict_depth_multiview(
+        self, target_rgb: np.ndarray, sources: list[tuple[np.ndarray, np.ndarray]], K: np.ndarray
+    ) -> DepthPrediction: ...
