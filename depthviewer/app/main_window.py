@@ -1,4 +1,4 @@
-"""The main window: six linked panels of the current frame, a frame slider, open and export."""
+"""The main window: the panel grid of the current frame, the timeline, the inspector docks, open and export."""
 
 from __future__ import annotations
 
@@ -6,23 +6,18 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QApplication,
-    QSlider,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from depthviewer.app.calibration_dialog import CalibrationDialog
-from depthviewer.app.image_panel import ImagePanel, ViewLinker, robust_levels
+from depthviewer.app.cost_inspector import CostInspector
+from depthviewer.app.metrics_plot import MetricsPlot
+from depthviewer.app.panel_grid import PanelGrid
+from depthviewer.app.panels import DEFAULT_STEREO_LAYOUT, STEREO_PANELS
 from depthviewer.app.point_cloud import PointCloudView
+from depthviewer.app.result_cache import DEFAULT_BUDGET_BYTES, ResultCache
+from depthviewer.app.timeline import Timeline
 from depthviewer.app.worker import WorkerOutput, WorkerThread
 from depthviewer.backends import StereoBackend, create_backend
 from depthviewer.compute.device import default_device, device_label
@@ -32,132 +27,124 @@ from depthviewer.io.stereo_folder import StereoFolder, open_stereo_folder
 from depthviewer.pipeline import CAMERA_FRAME_NOTE
 from depthviewer.types import StereoCalibration
 
-TOOLTIPS = {
-    "left": "Left input image (rectified).",
-    "disparity": "Left disparity d(x, y) from the backend, pixels. Grey: no estimate.",
-    "reconstruction": "Left view reconstructed from the right image: I_R sampled bilinearly at (x - d, y) "
-                      "(Monodepth view synthesis). Grey: the source falls outside the image or d is missing.",
-    "photometric": "Photometric error, Monodepth2: pe = 0.85 (1 - SSIM)/2 + 0.15 |I - I_hat|, SSIM with a 3x3 mean "
-                   "filter after reflection padding, C1 = 0.01^2, C2 = 0.03^2, averaged over colour channels.",
-    "lr": "Left-right consistency, Monodepth: |d_L(x) - d_R(x - d_L(x))| in pixels, colours saturating at 3 px "
-          "(KITTI's outlier threshold). Grey: not defined.",
-}
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "kitti2015_stereo"
+MAX_RECENT = 8
+PERCENT_KEYS = ("d1_all", "d1_est", "bad2", "density", "bad0.5", "bad1", "bad4")
 
 
-LR_SATURATION_PX = 3.0
-
-
-def _format_metrics(metrics: dict[str, float]) -> str:
-    order = ["photometric", "lr_consistency", "smoothness", "d1_all", "d1_est", "epe", "bad2", "density",
-             "bad0.5", "bad1", "bad4", "avgerr", "rms"]
+def format_metrics(metrics: dict[str, float]) -> str:
     parts = []
-    for key in order:
-        value = metrics.get(key)
+    for key, value in metrics.items():
         if value is not None and math.isfinite(value):
-            unit = "%" if key in ("d1_all", "d1_est", "bad2", "density", "bad0.5", "bad1", "bad4") else ""
-            parts.append(f"{key} {value:.3f}{unit}" if not unit else f"{key} {value:.2f}{unit}")
+            parts.append(f"{key} {value:.2f}%" if key in PERCENT_KEYS else f"{key} {value:.4g}")
     return "   ".join(parts)
 
 
-class MainWindow(QMainWindow):
-    """Opens a stereo folder, shows the current frame's panels and keeps them in step with the slider."""
+def _banner(style: str) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    label.hide()
+    return label
 
-    def __init__(self, backend: str | StereoBackend = "sgbm") -> None:
+
+class MainWindow(QMainWindow):
+    """Opens a stereo folder and keeps every panel, dock and readout in step with the current frame."""
+
+    def __init__(self, backend: str | StereoBackend = "sgbm", settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("depthviewer")
-        self.resize(1600, 900)
+        self.resize(1600, 950)
+        self.settings = settings or QSettings("depthviewer", "depthviewer")
         self.backend: StereoBackend = create_backend(backend) if isinstance(backend, str) else backend
         self.device = default_device()
         self.source: StereoFolder | None = None
-        self.calibration_override: StereoCalibration | None = None
         self.current: WorkerOutput | None = None
         self.current_index = -1
         self.last_error = ""
+        self._source_token = 0
+        self.cache = ResultCache(int(self.settings.value("cache_bytes", DEFAULT_BUDGET_BYTES)))
 
-        self.panels = {
-            "left": ImagePanel("Left input", TOOLTIPS["left"]),
-            "disparity": ImagePanel("Disparity (px)", TOOLTIPS["disparity"], colormap="turbo", unit="px"),
-            "reconstruction": ImagePanel("Left reconstructed from right", TOOLTIPS["reconstruction"]),
-            "photometric": ImagePanel("Photometric error (MD2)", TOOLTIPS["photometric"], colormap="magma"),
-            "lr": ImagePanel("Left-right consistency (px)", TOOLTIPS["lr"], colormap="magma", unit="px"),
-        }
-        self.linker = ViewLinker()
-        for panel in self.panels.values():
-            self.linker.add(panel.view)
-        self._fitted_size: tuple[int, int] | None = None
         self.point_cloud = PointCloudView()
-
-        self.error_banner = QLabel()
-        self.error_banner.setWordWrap(True)
-        self.error_banner.setStyleSheet("background: #5a1e1e; color: #fff; padding: 6px;")
-        self.error_banner.hide()
-        self.info_banner = QLabel()
-        self.info_banner.setWordWrap(True)
-        self.info_banner.setStyleSheet("background: #2e3f5a; color: #fff; padding: 6px;")
-        self.info_banner.hide()
-
-        self.grid = QGridLayout()
-        self.grid.setSpacing(4)
-        self._cells = [self.panels["left"], self.panels["disparity"], self.panels["reconstruction"],
-                       self.panels["photometric"], self.panels["lr"], self.point_cloud]
-        self._arrange(columns=3)
-
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setEnabled(False)
-        self.slider.valueChanged.connect(self.request_frame)
-        self.frame_label = QLabel("no folder")
-        self.frame_label.setMinimumWidth(220)
+        layout_keys = self.settings.value("layout", list(DEFAULT_STEREO_LAYOUT))
+        self.grid = PanelGrid(STEREO_PANELS, list(layout_keys), self.point_cloud)
+        self.grid.hovered.connect(self._on_hovered)
+        self.grid.clicked.connect(self._on_clicked)
+        self.grid.layout_changed.connect(lambda: self.settings.setValue("layout", self.grid.layout_keys()))
+        self.timeline = Timeline()
+        self.timeline.index_changed.connect(self.request_frame)
+        self.error_banner = _banner("background: #5a1e1e; color: #fff; padding: 6px;")
+        self.info_banner = _banner("background: #2e3f5a; color: #fff; padding: 6px;")
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.metrics_label = QLabel()
         self.metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        timeline = QHBoxLayout()
-        timeline.addWidget(self.frame_label)
-        timeline.addWidget(self.slider, 1)
 
         central = QWidget()
         column = QVBoxLayout(central)
-        column.addWidget(self.error_banner)
-        column.addWidget(self.info_banner)
-        column.addLayout(self.grid, 1)
-        column.addLayout(timeline)
-        column.addWidget(self.metrics_label)
+        column.setContentsMargins(4, 4, 4, 4)
+        for widget, stretch in ((self.error_banner, 0), (self.info_banner, 0), (self.grid, 1),
+                                (self.timeline, 0), (self.readout, 0), (self.metrics_label, 0)):
+            column.addWidget(widget, stretch)
         self.setCentralWidget(central)
 
-        self._build_menus()
+        self.inspector = CostInspector()
+        self.metrics_plot = MetricsPlot()
+        self.metrics_plot.frame_clicked.connect(self.timeline.set_index)
+        self.inspector_dock = self._dock("Cost inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.metrics_dock = self._dock("Losses over frames", self.metrics_plot, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.metrics_dock, self.inspector_dock)
+        self.resizeDocks([self.metrics_dock], [420], Qt.Orientation.Horizontal)
+
         self.worker = WorkerThread(self)
         self.worker.worker.finished.connect(self._on_finished)
         self.worker.worker.failed.connect(self._on_failed)
+        self.worker.worker.curve_ready.connect(self._on_curve)
+        self._build_menus()
+        self._build_shortcuts()
+        self.setAcceptDrops(True)
         self.statusBar().showMessage(self._status_text())
 
-    def _arrange(self, columns: int) -> None:
-        """Lay the six panels out in `columns` columns (2 for wide images such as KITTI's, else 3)."""
-        for widget in self._cells:
-            self.grid.removeWidget(widget)
-        for i, widget in enumerate(self._cells):
-            self.grid.addWidget(widget, i // columns, i % columns)
-        rows = (len(self._cells) + columns - 1) // columns
-        for r in range(3):
-            self.grid.setRowStretch(r, 1 if r < rows else 0)
-        for c in range(3):
-            self.grid.setColumnStretch(c, 1 if c < columns else 0)
-        self.columns = columns
+    # Construction ---------------------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open stereo folder…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self._choose_folder)
-        file_menu.addAction(open_action)
-        self.export_action = QAction("&Export point cloud (PLY)…", self, shortcut=QKeySequence("Ctrl+E"))
-        self.export_action.triggered.connect(self._choose_export)
+        self._action(file_menu, "&Open stereo folder…", self._choose_folder, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._action(file_menu, "Open &sample", lambda: self.open_path(SAMPLE_DIR))
+        self.export_action = self._action(file_menu, "&Export point cloud (PLY)…", self._choose_export,
+                                          QKeySequence("Ctrl+E"))
         self.export_action.setEnabled(False)
-        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.inspector_dock.toggleViewAction())
+        view_menu.addAction(self.metrics_dock.toggleViewAction())
+        self._action(view_menu, "Reset panel layout", self.reset_layout)
         calib_menu = self.menuBar().addMenu("&Calibration")
-        set_action = QAction("&Set calibration…", self)
-        set_action.triggered.connect(self.ask_calibration)
-        calib_menu.addAction(set_action)
+        self._action(calib_menu, "&Set calibration…", self.ask_calibration)
+        self._refresh_recent()
+
+    def _build_shortcuts(self) -> None:
+        for key, slot in ((Qt.Key.Key_Right, lambda: self.timeline.step(1)),
+                          (Qt.Key.Key_Left, lambda: self.timeline.step(-1)),
+                          (Qt.Key.Key_Home, self.timeline.first), (Qt.Key.Key_End, self.timeline.last),
+                          (Qt.Key.Key_Space, self.timeline.play_button.toggle)):
+            QShortcut(QKeySequence(key), self, activated=slot)
 
     def _status_text(self, extra: str = "") -> str:
         text = f"backend: {self.backend.name} ({self.backend.device})   analysis: {device_label(self.device)}"
@@ -173,6 +160,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.error_banner.hide()
 
+    # Opening --------------------------------------------------------------------------------------------
     def open_path(self, path: str | Path, calibration: StereoCalibration | None = None) -> bool:
         """Open a stereo folder and show its first frame; on failure keep what was open and say why."""
         try:
@@ -182,7 +170,9 @@ class MainWindow(QMainWindow):
             return False
         self.clear_error()
         self.source = source
-        self.calibration_override = calibration
+        self._source_token += 1
+        self.cache.clear()
+        self.metrics_plot.clear()
         self.current = None
         self.current_index = -1
         self.setWindowTitle(f"depthviewer — {source.root} ({source.layout}, {len(source)} frames)")
@@ -191,52 +181,75 @@ class MainWindow(QMainWindow):
             self.info_banner.show()
         else:
             self.info_banner.hide()
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, len(source) - 1)
-        self.slider.setValue(0)
-        self.slider.setEnabled(len(source) > 1)
-        self.slider.blockSignals(False)
+        if calibration is None:
+            self._remember_recent(source.root)
+        self.timeline.set_count(len(source))
+        self.metrics_plot.set_frame_count(len(source))
         self.request_frame(0)
         return True
+
+    def _remember_recent(self, root: Path) -> None:
+        recent = [str(root.resolve())] + [p for p in self.recent_paths() if p != str(root.resolve())]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self._refresh_recent()
+
+    def recent_paths(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_paths():
+            self._action(self.recent_menu, path, lambda checked=False, p=path: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent_paths()))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        urls = event.mimeData().urls()
+        if urls:
+            self.open_path(urls[0].toLocalFile())
+
+    # Frames ---------------------------------------------------------------------------------------------
+    def _cache_key(self, index: int) -> tuple:
+        return (self._source_token, index, self.backend.name, id(self.backend))
 
     def request_frame(self, index: int) -> None:
         if self.source is None:
             return
-        self.frame_label.setText(f"frame {index + 1}/{len(self.source)}: {self.source.names[index]} (computing…)")
-        self.worker.request(index, self.source, self.backend, self.device)
+        self.timeline.label.setText(f"{self.source.names[index]} (computing…)")
+        cached = self.cache.get(self._cache_key(index))
+        if cached is not None:
+            self.worker.invalidate()  # whatever is in flight is no longer wanted
+            self._show(index, cached)
+            return
+        self.worker.request(index, self.source, self.backend, self.device, self._source_token)
 
     def _on_finished(self, generation: int, index: int, output: WorkerOutput) -> None:
-        if generation != self.worker.generation:
-            return  # a newer frame was asked for meanwhile
+        if output.source_token != self._source_token:
+            return
+        self.cache.put(self._cache_key(index), output)
+        self.metrics_plot.add(index, output.result.analysis.metrics)
+        if generation == self.worker.generation:
+            self._show(index, output)
+
+    def _show(self, index: int, output: WorkerOutput) -> None:
         self.current = output
         self.current_index = index
         result = output.result
-        analysis = result.analysis
-        self.panels["left"].set_rgb(result.frame.left_rgb)
-        disparity = result.prediction.disparity_left_px
-        self.panels["disparity"].set_scalar(disparity, (0.0, robust_levels(disparity, 0, 99.5)[1]))
-        reconstruction = np.where(analysis.warp_valid[..., None], analysis.reconstruction_left_rgb, np.nan)
-        self.panels["reconstruction"].set_rgb(reconstruction.astype(np.float32))
-        self.panels["photometric"].set_scalar(analysis.photometric_error,
-                                              (0.0, robust_levels(analysis.photometric_error, 0, 99)[1]))
-        # Saturates at KITTI's 3 px outlier threshold: anything brighter is inconsistent by that standard.
-        self.panels["lr"].set_scalar(analysis.lr_consistency_px, (0.0, LR_SATURATION_PX))
-        if self._fitted_size != result.frame.size_hw:
-            self._fitted_size = result.frame.size_hw
-            height, width = result.frame.size_hw
-            self._arrange(columns=2 if width > 2 * height else 3)
-            QApplication.processEvents()  # let the views take their new sizes before fitting
-            self.linker.fit(result.frame.size_hw[1], result.frame.size_hw[0])
+        self.grid.show_output(output, result.frame.size_hw)
         if output.points_m is not None:
             self.point_cloud.set_points(output.points_m, output.colours_rgb)
             self.export_action.setEnabled(True)
         else:
             self.point_cloud.show_message("No calibration, so no metric depth.\nCalibration > Set calibration…")
             self.export_action.setEnabled(False)
-        name = result.frame.name
-        self.frame_label.setText(f"frame {index + 1}/{len(self.source)}: {name}")
-        self.metrics_label.setText(_format_metrics(analysis.metrics))
-        self.statusBar().showMessage(self._status_text(f"{result.prediction.seconds:.2f} s"))
+        self.timeline.label.setText(f"{result.frame.name}")
+        self.metrics_plot.set_current(index)
+        self.metrics_label.setText(format_metrics(result.analysis.metrics))
+        self.statusBar().showMessage(self._status_text(f"last inference {result.prediction.seconds:.2f} s"))
         if self.last_error.startswith("Frame"):
             self.clear_error()
 
@@ -244,9 +257,61 @@ class MainWindow(QMainWindow):
         if generation != self.worker.generation:
             return
         name = self.source.names[index] if self.source is not None else str(index)
-        self.frame_label.setText(f"frame {index + 1}: {name} (failed)")
+        self.timeline.label.setText(f"{name} (failed)")
         self.show_error(f"Frame {name} failed: {message}")
 
+    # Inspection -----------------------------------------------------------------------------------------
+    def readout_text(self, x: float, y: float) -> str:
+        """Every value at image pixel (x, y) of the current frame, with units."""
+        if self.current is None:
+            return ""
+        col, row = int(x), int(y)
+        left = self.current.result.frame.left_rgb
+        if not (0 <= row < left.shape[0] and 0 <= col < left.shape[1]):
+            return ""
+        parts = [f"x {col}  y {row}", "RGB ({}, {}, {})".format(*left[row, col])]
+        for spec in STEREO_PANELS:
+            if spec.kind != "scalar":
+                continue
+            values = spec.extract(self.current)
+            if values is None:
+                continue
+            value = float(values[row, col])
+            parts.append(f"{spec.title.split(' (')[0]} {value:.3f}{(' ' + spec.unit) if spec.unit else ''}"
+                         if math.isfinite(value) else f"{spec.title.split(' (')[0]} —")
+        gt = self.current.result.frame.gt_disparity_px
+        if gt is not None:
+            parts.append(f"GT {gt[row, col]:.2f} px" if math.isfinite(gt[row, col]) else "GT —")
+        return "   ".join(parts)
+
+    def _on_hovered(self, x: float, y: float) -> None:
+        self.readout.setText(self.readout_text(x, y))
+
+    def _on_clicked(self, x: float, y: float) -> None:
+        if self.current is None:
+            return
+        frame = self.current.result.frame
+        disparity = self.current.result.prediction.disparity_left_px
+        top = np.nanmax(disparity) if np.isfinite(disparity).any() else 128.0
+        candidates = np.arange(0.0, max(128.0, float(top) * 1.25), 0.25)
+        self.worker.request_curve(frame.left_rgb, frame.right_rgb, int(x), int(y), candidates)
+        self.inspector_dock.show()
+        self.inspector_dock.raise_()
+
+    def _on_curve(self, curve) -> None:
+        if self.current is None:
+            return
+        frame = self.current.result.frame
+        predicted = float(self.current.result.prediction.disparity_left_px[curve.y, curve.x])
+        gt = None if frame.gt_disparity_px is None else float(frame.gt_disparity_px[curve.y, curve.x])
+        self.inspector.show_curve(curve, predicted, gt)
+
+    def reset_layout(self) -> None:
+        self.grid.set_specs(STEREO_PANELS, list(DEFAULT_STEREO_LAYOUT))
+        if self.current is not None:
+            self.grid.show_output(self.current, self.current.result.frame.size_hw)
+
+    # Calibration and export -----------------------------------------------------------------------------
     def ask_calibration(self) -> None:
         if self.source is None:
             return
@@ -259,9 +324,9 @@ class MainWindow(QMainWindow):
         """Reopen the current folder with this calibration, at the same frame."""
         if self.source is None:
             return
-        index = max(self.slider.value(), 0)
+        index = max(self.timeline.index, 0)
         if self.open_path(self.source.root, calibration=calibration) and index:
-            self.slider.setValue(index)
+            self.timeline.set_index(index)
 
     def _choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open stereo folder")
@@ -292,7 +357,6 @@ class MainWindow(QMainWindow):
         return Path(path)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.timeline.play_button.setChecked(False)
         self.worker.stop()
         super().closeEvent(event)
-
-

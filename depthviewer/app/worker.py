@@ -9,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from depthviewer.backends import StereoBackend
+from depthviewer.compute.cost_curve import stereo_cost_curve
 from depthviewer.errors import DepthViewerError
 from depthviewer.io.stereo_folder import StereoFolder
 from depthviewer.pipeline import FrameResult, point_cloud, process_frame
@@ -21,6 +22,7 @@ class WorkerOutput:
     result: FrameResult
     points_m: np.ndarray | None
     colours_rgb: np.ndarray | None
+    source_token: int = 0
 
 
 class FrameWorker(QObject):
@@ -31,6 +33,7 @@ class FrameWorker(QObject):
     finished = Signal(int, int, object)  # generation, frame index, WorkerOutput
     failed = Signal(int, int, str)  # generation, frame index, message
     started_frame = Signal(int, int)  # generation, frame index
+    curve_ready = Signal(object)  # CostCurve
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,8 +44,9 @@ class FrameWorker(QObject):
         """Called from the GUI thread: the newest generation issued (a plain int store is atomic in CPython)."""
         self._latest_generation = generation
 
-    @Slot(int, int, object, object, object)
-    def compute(self, generation: int, index: int, source: StereoFolder, backend: StereoBackend, device) -> None:
+    @Slot(int, int, object, object, object, int)
+    def compute(self, generation: int, index: int, source: StereoFolder, backend: StereoBackend, device,
+                source_token: int) -> None:
         if generation < self._latest_generation:
             return
         self.started_frame.emit(generation, index)
@@ -59,13 +63,22 @@ class FrameWorker(QObject):
             self.failed.emit(generation, index, f"{type(exc).__name__}: {exc}")
             return
         self.frames_computed += 1
-        self.finished.emit(generation, index, WorkerOutput(result, points, colours))
+        self.finished.emit(generation, index, WorkerOutput(result, points, colours, source_token))
+
+    @Slot(object, object, int, int, object)
+    def compute_curve(self, left_rgb, right_rgb, x: int, y: int, disparities) -> None:
+        try:
+            curve = stereo_cost_curve(left_rgb, right_rgb, x, y, disparities)
+        except ValueError:
+            return  # a click that raced a frame change of another size: nothing to show
+        self.curve_ready.emit(curve)
 
 
 class WorkerThread(QObject):
     """Owns the QThread and the worker; `request` is safe to call from the GUI thread at any rate."""
 
-    _request = Signal(int, int, object, object, object)
+    _request = Signal(int, int, object, object, object, int)
+    _request_curve = Signal(object, object, int, int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -74,15 +87,24 @@ class WorkerThread(QObject):
         self.worker = FrameWorker()
         self.worker.moveToThread(self.thread)
         self._request.connect(self.worker.compute)
+        self._request_curve.connect(self.worker.compute_curve)
         self.generation = 0
         self.thread.start()
 
-    def request(self, index: int, source: StereoFolder, backend: StereoBackend, device) -> int:
+    def request(self, index: int, source: StereoFolder, backend: StereoBackend, device, source_token: int = 0) -> int:
         """Ask for frame `index`; returns the request's generation."""
+        self.invalidate()
+        self._request.emit(self.generation, index, source, backend, device, source_token)
+        return self.generation
+
+    def invalidate(self) -> None:
+        """Make every request issued so far stale (a cached frame is shown instead)."""
         self.generation += 1
         self.worker.note_generation(self.generation)
-        self._request.emit(self.generation, index, source, backend, device)
-        return self.generation
+
+    def request_curve(self, left_rgb, right_rgb, x: int, y: int, disparities) -> None:
+        """Ask for the cost curve of pixel (x, y); answered by `worker.curve_ready`."""
+        self._request_curve.emit(left_rgb, right_rgb, x, y, disparities)
 
     def stop(self, timeout_ms: int = 5000) -> None:
         """Stop after the current frame; called when the window closes."""

@@ -14,9 +14,16 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "kitti2015_stereo
 
 
 @pytest.fixture
-def window(qtbot):
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
     pg.setConfigOptions(imageAxisOrder="row-major")
-    win = MainWindow(backend="sgbm")
+    win = MainWindow(backend="sgbm", settings=settings)
     qtbot.addWidget(win)
     win.resize(1500, 850)
     win.show()

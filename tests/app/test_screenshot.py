@@ -30,7 +30,7 @@ def test_every_panel_has_visible_content(qtbot, window, tmp_path):
     assert shot.save(str(target))
     pixels = _to_array(shot.toImage())
     ratio = shot.devicePixelRatio()
-    widgets = {key: panel for key, panel in window.panels.items()} | {"point cloud": window.point_cloud}
+    widgets = {cell.key: cell for cell in window.grid.cells} | {"point cloud": window.point_cloud}
     for key, widget in widgets.items():
         top_left = widget.mapTo(window, widget.rect().topLeft())
         x0, y0 = int(top_left.x() * ratio), int(top_left.y() * ratio)

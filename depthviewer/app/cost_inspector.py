@@ -1,0 +1,81 @@
+"""The cost inspector: a clicked pixel's photometric error over disparity, with prediction, GT and minimum."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from depthviewer.compute.cost_curve import CostCurve
+
+AGREE_PX = 1.0  # within this, two disparities are "the same" for the verdict
+
+
+def verdict(curve: CostCurve, predicted_px: float, gt_px: float | None) -> str:
+    """One sentence on who is at fault at this pixel: the matcher/regulariser, the data, or nobody."""
+    best = curve.best_disparity_px
+    if not math.isfinite(best):
+        return "No candidate disparity keeps the source inside the image."
+    finite = curve.photometric[np.isfinite(curve.photometric)]
+    flat = float(np.percentile(finite, 90) - finite.min()) < 0.02
+    if flat:
+        return "The cost is nearly flat: the data can't tell disparities apart here (textureless or saturated)."
+    if not math.isfinite(predicted_px):
+        return f"The backend gave no disparity here; the photometric minimum is at {best:.2f} px."
+    if gt_px is not None and math.isfinite(gt_px):
+        if abs(predicted_px - gt_px) <= AGREE_PX:
+            return "The prediction agrees with the GT."
+        if abs(best - gt_px) <= AGREE_PX:
+            return ("The data points at the GT but the prediction is elsewhere: the matcher or its "
+                    "smoothness/regularisation is at fault.")
+        if abs(best - predicted_px) <= AGREE_PX:
+            return ("The prediction sits at the photometric minimum, away from the GT: the data is misleading "
+                    "here (occlusion, reflection, repetitive texture).")
+        return "Neither the prediction nor the GT sits at the photometric minimum: the data is ambiguous here."
+    if abs(best - predicted_px) <= AGREE_PX:
+        return "The prediction sits at the photometric minimum."
+    return ("The prediction is away from the photometric minimum: smoothness or regularisation moved it "
+            "(or the minimum is a false match).")
+
+
+class CostInspector(QWidget):
+    """Plots the curves of one pixel; `show_curve` is called with the worker's result."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setToolTip("Photometric error of the clicked pixel for each disparity: its 3x3 window shifted as a "
+                        "whole (Monodepth2 pe, SSIM and L1 parts).")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        self.summary = QLabel("Click a pixel in any image panel.")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("bottom", "disparity", units="px")
+        self.plot.setLabel("left", "photometric error")
+        self.plot.addLegend(offset=(-10, 10))
+        layout.addWidget(self.plot, 1)
+        self.curve: CostCurve | None = None
+        self.text = ""
+
+    def show_curve(self, curve: CostCurve, predicted_px: float, gt_px: float | None) -> None:
+        self.curve = curve
+        self.plot.clear()
+        d = curve.disparities_px
+        self.plot.plot(d, curve.photometric, pen=pg.mkPen("w", width=2), name="pe (0.85 SSIM + 0.15 L1)")
+        self.plot.plot(d, curve.ssim_part, pen=pg.mkPen((120, 170, 255), width=1), name="(1 - SSIM)/2")
+        self.plot.plot(d, curve.l1_part, pen=pg.mkPen((255, 170, 90), width=1), name="L1")
+        marks = [("minimum", curve.best_disparity_px, (255, 80, 80)), ("predicted", predicted_px, (0, 220, 220))]
+        if gt_px is not None and math.isfinite(gt_px):
+            marks.append(("GT", gt_px, (90, 220, 90)))
+        for name, value, colour in marks:
+            if math.isfinite(value):
+                line = pg.InfiniteLine(pos=value, angle=90, pen=pg.mkPen(colour, width=2),
+                                       label=name, labelOpts={"position": 0.9, "color": colour})
+                self.plot.addItem(line)
+        gt_text = f", GT {gt_px:.2f} px" if gt_px is not None and math.isfinite(gt_px) else ", no GT"
+        self.text = (f"pixel ({curve.x}, {curve.y}): predicted {predicted_px:.2f} px{gt_text}, photometric minimum "
+                     f"{curve.best_disparity_px:.2f} px. {verdict(curve, predicted_px, gt_px)}")
+        self.summary.setText(self.text)
