@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from depthviewer.app.calibration_dialog import CalibrationDialog
@@ -101,7 +101,6 @@ class MainWindow(QMainWindow):
         self.worker.worker.failed.connect(self._on_failed)
         self.worker.worker.curve_ready.connect(self._on_curve)
         self._build_menus()
-        self._build_shortcuts()
         self.setAcceptDrops(True)
         self.statusBar().showMessage(self._status_text())
 
@@ -139,12 +138,17 @@ class MainWindow(QMainWindow):
         self._action(calib_menu, "&Set calibration…", self.ask_calibration)
         self._refresh_recent()
 
-    def _build_shortcuts(self) -> None:
-        for key, slot in ((Qt.Key.Key_Right, lambda: self.timeline.step(1)),
-                          (Qt.Key.Key_Left, lambda: self.timeline.step(-1)),
-                          (Qt.Key.Key_Home, self.timeline.first), (Qt.Key.Key_End, self.timeline.last),
-                          (Qt.Key.Key_Space, self.timeline.play_button.toggle)):
-            QShortcut(QKeySequence(key), self, activated=slot)
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Arrow keys, Home/End and Space drive the timeline unless a focused widget used the key."""
+        actions = {Qt.Key.Key_Right: lambda: self.timeline.step(1), Qt.Key.Key_Left: lambda: self.timeline.step(-1),
+                   Qt.Key.Key_Home: self.timeline.first, Qt.Key.Key_End: self.timeline.last,
+                   Qt.Key.Key_Space: self.timeline.play_button.toggle}
+        action = actions.get(Qt.Key(event.key()))
+        if action is None:
+            super().keyPressEvent(event)
+            return
+        action()
+        event.accept()
 
     def _status_text(self, extra: str = "") -> str:
         text = f"backend: {self.backend.name} ({self.backend.device})   analysis: {device_label(self.device)}"
