@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from depthviewer.compute.cost_curve import CostCurve
+if TYPE_CHECKING:  # torch loads in the worker, not at start-up
+    from depthviewer.compute.cost_curve import CostCurve
 
 AGREE_PX = 1.0  # within this, two disparities are "the same" for the verdict
 

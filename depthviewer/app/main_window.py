@@ -18,13 +18,10 @@ from depthviewer.app.panels import DEFAULT_STEREO_LAYOUT, STEREO_PANELS
 from depthviewer.app.point_cloud import PointCloudView
 from depthviewer.app.result_cache import DEFAULT_BUDGET_BYTES, ResultCache
 from depthviewer.app.timeline import Timeline
-from depthviewer.app.worker import WorkerOutput, WorkerThread
-from depthviewer.backends import StereoBackend, create_backend
-from depthviewer.compute.device import default_device, device_label
+from depthviewer.app.worker import BackendSpec, WorkerOutput, WorkerThread
 from depthviewer.errors import DepthViewerError
 from depthviewer.io.ply import write_ply
 from depthviewer.io.stereo_folder import StereoFolder, open_stereo_folder
-from depthviewer.pipeline import CAMERA_FRAME_NOTE
 from depthviewer.types import StereoCalibration
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "kitti2015_stereo"
@@ -51,13 +48,14 @@ def _banner(style: str) -> QLabel:
 class MainWindow(QMainWindow):
     """Opens a stereo folder and keeps every panel, dock and readout in step with the current frame."""
 
-    def __init__(self, backend: str | StereoBackend = "sgbm", settings: QSettings | None = None) -> None:
+    def __init__(self, backend: str | BackendSpec = "sgbm", settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("depthviewer")
         self.resize(1600, 950)
         self.settings = settings or QSettings("depthviewer", "depthviewer")
-        self.backend: StereoBackend = create_backend(backend) if isinstance(backend, str) else backend
-        self.device = default_device()
+        self.backend = BackendSpec(backend) if isinstance(backend, str) else backend
+        self.backend_device = "…"
+        self.analysis_device = "starting"
         self.source: StereoFolder | None = None
         self.current: WorkerOutput | None = None
         self.current_index = -1
@@ -94,12 +92,14 @@ class MainWindow(QMainWindow):
         self.inspector_dock = self._dock("Cost inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self.metrics_dock = self._dock("Losses over frames", self.metrics_plot, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.metrics_dock, self.inspector_dock)
-        self.resizeDocks([self.metrics_dock], [420], Qt.Orientation.Horizontal)
+        self._docks_sized = False
 
         self.worker = WorkerThread(self)
         self.worker.worker.finished.connect(self._on_finished)
         self.worker.worker.failed.connect(self._on_failed)
         self.worker.worker.curve_ready.connect(self._on_curve)
+        self.worker.worker.backend_ready.connect(self._on_backend_ready)
+        self.worker.worker.device_ready.connect(self._on_device_ready)
         self._build_menus()
         self.setAcceptDrops(True)
         self.statusBar().showMessage(self._status_text())
@@ -138,6 +138,12 @@ class MainWindow(QMainWindow):
         self._action(calib_menu, "&Set calibration…", self.ask_calibration)
         self._refresh_recent()
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self._docks_sized:  # dock sizes only stick once the window has its geometry
+            self.resizeDocks([self.metrics_dock], [max(self.width() // 4, 320)], Qt.Orientation.Horizontal)
+            self._docks_sized = True
+
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Arrow keys, Home/End and Space drive the timeline unless a focused widget used the key."""
         actions = {Qt.Key.Key_Right: lambda: self.timeline.step(1), Qt.Key.Key_Left: lambda: self.timeline.step(-1),
@@ -151,8 +157,17 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def _status_text(self, extra: str = "") -> str:
-        text = f"backend: {self.backend.name} ({self.backend.device})   analysis: {device_label(self.device)}"
+        text = f"backend: {self.backend.label} ({self.backend_device})   analysis: {self.analysis_device}"
         return f"{text}   {extra}" if extra else text
+
+    def _on_backend_ready(self, label: str, device: str) -> None:
+        if label == self.backend.label:
+            self.backend_device = device
+            self.statusBar().showMessage(self._status_text())
+
+    def _on_device_ready(self, label: str) -> None:
+        self.analysis_device = label
+        self.statusBar().showMessage(self._status_text())
 
     # Errors and notes are shown in the window, never as a crash; the last good frame stays on screen.
     def show_error(self, message: str) -> None:
@@ -218,7 +233,7 @@ class MainWindow(QMainWindow):
 
     # Frames ---------------------------------------------------------------------------------------------
     def _cache_key(self, index: int) -> tuple:
-        return (self._source_token, index, self.backend.name, id(self.backend))
+        return (self._source_token, index, self.backend)
 
     def request_frame(self, index: int) -> None:
         if self.source is None:
@@ -229,7 +244,7 @@ class MainWindow(QMainWindow):
             self.worker.invalidate()  # whatever is in flight is no longer wanted
             self._show(index, cached)
             return
-        self.worker.request(index, self.source, self.backend, self.device, self._source_token)
+        self.worker.request(index, self.source, self.backend, self._source_token)
 
     def _on_finished(self, generation: int, index: int, output: WorkerOutput) -> None:
         if output.source_token != self._source_token:
@@ -245,7 +260,8 @@ class MainWindow(QMainWindow):
         result = output.result
         self.grid.show_output(output, result.frame.size_hw)
         if output.points_m is not None:
-            self.point_cloud.set_points(output.points_m, output.colours_rgb)
+            self.point_cloud.set_points(output.points_m, output.colours_rgb, result.frame.calibration.K,
+                                        result.frame.size_hw)
             self.export_action.setEnabled(True)
         else:
             self.point_cloud.show_message("No calibration, so no metric depth.\nCalibration > Set calibration…")
@@ -350,6 +366,8 @@ class MainWindow(QMainWindow):
         if self.current is None or self.current.points_m is None:
             self.show_error("Nothing to export: the current frame has no point cloud (no calibration?).")
             return None
+        from depthviewer.pipeline import CAMERA_FRAME_NOTE
+
         frame = self.current.result.frame
         try:
             write_ply(Path(path), self.current.points_m, self.current.colours_rgb,

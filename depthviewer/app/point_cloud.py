@@ -1,24 +1,34 @@
-"""The 3D point cloud of the current frame, drawn with vispy inside the Qt window."""
+"""The 3D point cloud of the current frame, drawn with vispy inside the Qt window, with its display controls."""
 
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
 
-# Software OpenGL draws ~0.3 s per 466k markers; a bounded display set keeps orbiting smooth.
-# The export always writes the full cloud.
-MAX_DISPLAY_POINTS = 150_000
+# What is drawn is bounded (a regular subsample); the export always writes the full cloud.
+DEFAULT_MAX_POINTS = 300_000
 # Disparities of a pixel or less put points hundreds of metres away; they would dwarf the scene.
-MAX_DISPLAY_DEPTH_M = 80.0
+DEFAULT_MAX_DEPTH_M = 80.0
 
 
-def display_subset(points: np.ndarray, colours: np.ndarray, limit: int = MAX_DISPLAY_POINTS,
-                   max_depth_m: float = MAX_DISPLAY_DEPTH_M) -> tuple[np.ndarray, np.ndarray]:
-    """Points nearer than `max_depth_m`, regularly subsampled to at most `limit` (deterministic, so
-    scrubbing doesn't flicker)."""
-    near = points[:, 2] < max_depth_m
-    points, colours = points[near], colours[near]
+def display_subset(points: np.ndarray, colours: np.ndarray, limit: int = DEFAULT_MAX_POINTS,
+                   min_depth_m: float = 0.0, max_depth_m: float = DEFAULT_MAX_DEPTH_M) -> tuple[np.ndarray, np.ndarray]:
+    """Points with min_depth_m <= z < max_depth_m, regularly subsampled to at most `limit` (deterministic,
+    so scrubbing doesn't flicker)."""
+    keep = (points[:, 2] >= min_depth_m) & (points[:, 2] < max_depth_m)
+    points, colours = points[keep], colours[keep]
     if len(points) <= limit:
         return points, colours
     step = int(np.ceil(len(points) / limit))
@@ -30,70 +40,166 @@ def to_display_axes(points_cam: np.ndarray) -> np.ndarray:
     return np.stack([points_cam[:, 0], points_cam[:, 2], -points_cam[:, 1]], axis=1).astype(np.float32)
 
 
+def frustum_segments(K: np.ndarray, size_hw: tuple[int, int], depth_m: float) -> np.ndarray:
+    """Line segments (16, 3) of the camera's viewing pyramid to `depth_m`, in the camera frame."""
+    height, width = size_hw
+    corners_px = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=float)
+    rays = np.linalg.solve(K, np.c_[corners_px, np.ones(4)].T).T
+    corners = rays / rays[:, 2:3] * depth_m
+    origin = np.zeros(3)
+    segments = []
+    for i in range(4):
+        segments += [origin, corners[i], corners[i], corners[(i + 1) % 4]]
+    return np.asarray(segments, dtype=np.float32)
+
+
+def _spin(value: float, low: float, high: float, step: float, suffix: str, tip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setValue(value)
+    box.setSuffix(suffix)
+    box.setToolTip(tip)
+    box.setKeyboardTracking(False)
+    return box
+
+
 class PointCloudView(QWidget):
-    """A turntable view of the frame's points coloured by the image; shows a message when there are none."""
+    """A turntable view of a frame's points; drag to orbit, shift-drag to pan, wheel to zoom."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from vispy import app as vispy_app
-        from vispy import scene
-
-        vispy_app.use_app("pyside6")
-        self.setToolTip("Points back-projected from the left disparity: Z = fx * baseline / (d + doffs), "
-                        "X = (u - cx) Z / fx, Y = (v - cy) Z / fy (left camera frame). Drag to orbit, scroll to zoom.")
+        self.setToolTip("Points back-projected from the left depth: X = (u - cx) Z / fx, Y = (v - cy) Z / fy, "
+                        "left camera frame. Drag to orbit, shift-drag to pan, scroll to zoom.")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("Point cloud (left camera frame, m)")
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        title.setStyleSheet("color: #ddd; background: #303038; padding: 2px;")
-        outer.addWidget(title)
+        outer.setSpacing(0)
+        outer.addLayout(self._build_controls())
         holder = QWidget()
         self._stack = QStackedLayout(holder)
         outer.addWidget(holder, 1)
-
-        self.canvas = scene.SceneCanvas(keys=None, show=False, bgcolor=(0.19, 0.19, 0.22, 1.0))
-        self.view = self.canvas.central_widget.add_view()
-        self.view.camera = scene.TurntableCamera(fov=50.0, elevation=15.0, azimuth=0.0, up="+z")
-        self.markers = scene.visuals.Markers(parent=self.view.scene)
-        self.markers.set_gl_state("translucent", depth_test=True)
-        self._stack.addWidget(self.canvas.native)
+        self.canvas = None  # vispy and its GL context are created on first use, not at start-up
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setStyleSheet("color: #eee; background: #303038; padding: 12px;")
         self._stack.addWidget(self.message)
         self.point_count = 0
+        self._cloud: tuple[np.ndarray, np.ndarray] | None = None
+        self._camera: tuple[np.ndarray, tuple[int, int]] | None = None
+        self._framed = False
         self.show_message("No frame yet.")
+
+    def _ensure_canvas(self) -> None:
+        if self.canvas is not None:
+            return
+        from vispy import app as vispy_app
+        from vispy import scene
+
+        from depthviewer.app.gl_points import GLPoints
+
+        vispy_app.use_app("pyside6")
+        self.canvas = scene.SceneCanvas(keys=None, show=False, bgcolor=(0.19, 0.19, 0.22, 1.0))
+        self.view = self.canvas.central_widget.add_view()
+        self.view.camera = scene.TurntableCamera(fov=50.0, elevation=20.0, azimuth=0.0, up="+z")
+        self.points = GLPoints(parent=self.view.scene)
+        self.frustum = scene.visuals.Line(color=(1.0, 0.85, 0.2, 1.0), connect="segments", width=1.5,
+                                          parent=self.view.scene)
+        self._stack.addWidget(self.canvas.native)
+
+    def _build_controls(self) -> QVBoxLayout:
+        rows = QVBoxLayout()
+        rows.setContentsMargins(2, 2, 2, 2)
+        rows.setSpacing(2)
+        title = QLabel("Point cloud")
+        title.setStyleSheet("font-weight: bold;")
+        self.colour_mode = QComboBox()
+        self.colour_mode.addItems(["image", "depth"])
+        self.colour_mode.setToolTip("Colour points by the image or by depth (turbo)")
+        self.point_size = _spin(2.0, 1.0, 10.0, 1.0, " px", "Point size on screen")
+        self.min_depth = _spin(0.0, 0.0, 1000.0, 1.0, " m", "Show points from this depth")
+        self.max_depth = _spin(DEFAULT_MAX_DEPTH_M, 0.5, 10000.0, 5.0, " m", "Show points nearer than this depth")
+        self.max_points = QSpinBox()
+        self.max_points.setRange(1_000, 20_000_000)
+        self.max_points.setSingleStep(50_000)
+        self.max_points.setValue(DEFAULT_MAX_POINTS)
+        self.max_points.setToolTip("Most points drawn (a regular subsample); the export writes them all")
+        self.max_points.setKeyboardTracking(False)
+        reset = QPushButton("Reset view")
+        reset.clicked.connect(lambda: self.reset_view())
+        for widgets in ((title, self.colour_mode, self.point_size, reset),
+                        (QLabel("depth"), self.min_depth, QLabel("–"), self.max_depth, QLabel("at most"),
+                         self.max_points)):
+            row = QHBoxLayout()
+            for widget in widgets:
+                row.addWidget(widget)
+            row.addStretch(1)
+            rows.addLayout(row)
+        self.colour_mode.currentTextChanged.connect(lambda _: self._redraw())
+        self.point_size.valueChanged.connect(lambda _: self._redraw())
+        for box in (self.min_depth, self.max_depth, self.max_points):
+            box.valueChanged.connect(lambda _: self._redraw())
+        return rows
 
     def show_message(self, text: str) -> None:
         """Replace the view by a message (no calibration, no depth, an error)."""
         self.point_count = 0
+        self._cloud = None
         self.message.setText(text)
         self._stack.setCurrentWidget(self.message)
 
-    def set_points(self, points_cam: np.ndarray, colours_rgb: np.ndarray, reset_view: bool = False) -> None:
-        """Show (N, 3) points in metres (camera frame) with (N, 3) uint8 colours."""
-        if len(points_cam) == 0:
-            self.show_message("No points: the frame has no valid depth.")
+    def set_points(self, points_cam: np.ndarray, colours_rgb: np.ndarray, K: np.ndarray | None = None,
+                   size_hw: tuple[int, int] | None = None) -> None:
+        """Show (N, 3) points in metres (camera frame) with (N, 3) uint8 colours, and the camera if K is given."""
+        self._cloud = (points_cam, colours_rgb)
+        self._camera = (K, size_hw) if K is not None and size_hw is not None else None
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self._cloud is None:
             return
-        points, colours = display_subset(points_cam, colours_rgb)
+        points, colours = display_subset(*self._cloud, limit=self.max_points.value(),
+                                         min_depth_m=self.min_depth.value(), max_depth_m=self.max_depth.value())
         if len(points) == 0:
-            self.show_message(f"No points nearer than {MAX_DISPLAY_DEPTH_M:g} m.")
+            cloud = self._cloud
+            self.show_message(f"No points between {self.min_depth.value():g} and {self.max_depth.value():g} m.")
+            self._cloud = cloud
             return
+        if self.colour_mode.currentText() == "depth":
+            depth = points[:, 2]
+            low, high = np.percentile(depth, [1, 99])
+            lut = pg.colormap.get("turbo").getLookupTable(nPts=256)
+            shade = np.clip((depth - low) / max(high - low, 1e-6), 0, 1)
+            rgb = lut[(shade * 255).astype(int), :3].astype(np.float32) / 255.0
+        else:
+            rgb = colours.astype(np.float32) / 255.0
         pos = to_display_axes(points)
-        self.markers.set_data(pos, face_color=colours.astype(np.float32) / 255.0, edge_width=0.0, size=3.0)
-        first = self.point_count == 0
+        self._ensure_canvas()
+        self.points.set_data(pos, rgb, size=self.point_size.value())
+        if self._camera is not None:
+            K, size_hw = self._camera
+            self.frustum.set_data(pos=to_display_axes(frustum_segments(K, size_hw, depth_m=2.0)))
+            self.frustum.visible = True
+        else:
+            self.frustum.visible = False
         self.point_count = len(pos)
         self._stack.setCurrentWidget(self.canvas.native)
-        if first or reset_view:
+        if not self._framed:
             self.reset_view(pos)
         self.canvas.update()
 
-    def reset_view(self, pos: np.ndarray) -> None:
+    def reset_view(self, pos: np.ndarray | None = None) -> None:
         """Look over the stereo rig's shoulder, from behind and above, at the bulk of the cloud."""
+        if pos is None:
+            if self._cloud is None:
+                return
+            pos = to_display_axes(display_subset(*self._cloud, limit=50_000)[0])
+        if len(pos) == 0 or self.canvas is None:
+            return
         centre = np.median(pos, axis=0)
         camera = self.view.camera
         camera.center = (float(centre[0]), float(centre[1]), float(centre[2]))
         camera.distance = float(max(centre[1], 1.0) * 1.6)
         camera.azimuth = 0.0
         camera.elevation = 20.0
+        self._framed = True

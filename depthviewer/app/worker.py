@@ -1,18 +1,34 @@
-"""The worker thread: runs the backend and the analysis off the GUI thread, newest request only."""
+"""The worker thread: creates backends, runs them and the analysis off the GUI thread, newest request only.
+
+Heavy modules (torch, the backends' models) are imported and loaded here, in the worker, on first use, so
+the window appears at once.
+"""
 
 from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from depthviewer.backends import StereoBackend
-from depthviewer.compute.cost_curve import stereo_cost_curve
 from depthviewer.errors import DepthViewerError
-from depthviewer.io.stereo_folder import StereoFolder
-from depthviewer.pipeline import FrameResult, point_cloud, process_frame
+
+if TYPE_CHECKING:
+    from depthviewer.pipeline import FrameResult
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Which backend with which parameters: the worker creates each once and keeps it (models load once)."""
+
+    name: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name + (f" ({', '.join(f'{k}={v}' for k, v in self.params)})" if self.params else "")
 
 
 @dataclass(frozen=True)
@@ -32,26 +48,47 @@ class FrameWorker(QObject):
 
     finished = Signal(int, int, object)  # generation, frame index, WorkerOutput
     failed = Signal(int, int, str)  # generation, frame index, message
-    started_frame = Signal(int, int)  # generation, frame index
     curve_ready = Signal(object)  # CostCurve
+    backend_ready = Signal(str, str)  # backend label, its device
+    device_ready = Signal(str)  # where the analysis runs
 
     def __init__(self) -> None:
         super().__init__()
         self._latest_generation = 0
         self.frames_computed = 0
+        self._backends: dict[BackendSpec, object] = {}
+        self._device = None
 
     def note_generation(self, generation: int) -> None:
         """Called from the GUI thread: the newest generation issued (a plain int store is atomic in CPython)."""
         self._latest_generation = generation
 
-    @Slot(int, int, object, object, object, int)
-    def compute(self, generation: int, index: int, source: StereoFolder, backend: StereoBackend, device,
-                source_token: int) -> None:
+    def _analysis_device(self):
+        if self._device is None:
+            from depthviewer.compute.device import default_device, device_label
+
+            self._device = default_device()
+            self.device_ready.emit(device_label(self._device))
+        return self._device
+
+    def backend(self, spec: BackendSpec):
+        """The backend for `spec`, created on first use and kept."""
+        if spec not in self._backends:
+            from depthviewer.backends import create_backend
+
+            self._backends[spec] = create_backend(spec.name, **dict(spec.params))
+            self.backend_ready.emit(spec.label, self._backends[spec].device)
+        return self._backends[spec]
+
+    @Slot(int, int, object, object, int)
+    def compute(self, generation: int, index: int, source, spec: BackendSpec, source_token: int) -> None:
         if generation < self._latest_generation:
             return
-        self.started_frame.emit(generation, index)
         try:
-            result = process_frame(source, index, backend, device=device)
+            from depthviewer.pipeline import point_cloud, process_frame
+
+            device = self._analysis_device()
+            result = process_frame(source, index, self.backend(spec), device=device)
             points = colours = None
             if result.analysis.depth_m is not None:
                 points, colours = point_cloud(result)
@@ -67,6 +104,8 @@ class FrameWorker(QObject):
 
     @Slot(object, object, int, int, object)
     def compute_curve(self, left_rgb, right_rgb, x: int, y: int, disparities) -> None:
+        from depthviewer.compute.cost_curve import stereo_cost_curve
+
         try:
             curve = stereo_cost_curve(left_rgb, right_rgb, x, y, disparities)
         except ValueError:
@@ -77,7 +116,7 @@ class FrameWorker(QObject):
 class WorkerThread(QObject):
     """Owns the QThread and the worker; `request` is safe to call from the GUI thread at any rate."""
 
-    _request = Signal(int, int, object, object, object, int)
+    _request = Signal(int, int, object, object, int)
     _request_curve = Signal(object, object, int, int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -91,10 +130,10 @@ class WorkerThread(QObject):
         self.generation = 0
         self.thread.start()
 
-    def request(self, index: int, source: StereoFolder, backend: StereoBackend, device, source_token: int = 0) -> int:
-        """Ask for frame `index`; returns the request's generation."""
+    def request(self, index: int, source, spec: BackendSpec, source_token: int = 0) -> int:
+        """Ask for frame `index` computed with the backend `spec`; returns the request's generation."""
         self.invalidate()
-        self._request.emit(self.generation, index, source, backend, device, source_token)
+        self._request.emit(self.generation, index, source, spec, source_token)
         return self.generation
 
     def invalidate(self) -> None:
