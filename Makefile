@@ -24,3 +24,4 @@ test: $(STAMP)
 bench: $(STAMP)
 	bash scripts/system-deps
 	$(XVFB) $(VENV)/bin/python bench/run.py
+	$(XVFB) $(VENV)/bin/python bench/gui.py

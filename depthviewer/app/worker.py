@@ -6,7 +6,9 @@ the window appears at once.
 
 from __future__ import annotations
 
+import atexit
 import traceback
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -129,6 +131,9 @@ class WorkerThread(QObject):
         self._request_curve.connect(self.worker.compute_curve)
         self.generation = 0
         self.thread.start()
+        # A QThread destroyed while running aborts the process: stop it however the interpreter exits.
+        ref = weakref.ref(self)
+        atexit.register(lambda: ref() is not None and ref().stop())
 
     def request(self, index: int, source, spec: BackendSpec, source_token: int = 0) -> int:
         """Ask for frame `index` computed with the backend `spec`; returns the request's generation."""
@@ -146,7 +151,10 @@ class WorkerThread(QObject):
         self._request_curve.emit(left_rgb, right_rgb, x, y, disparities)
 
     def stop(self, timeout_ms: int = 5000) -> None:
-        """Stop after the current frame; called when the window closes."""
+        """Stop after the current frame; called when the window closes (idempotent)."""
         self.worker.note_generation(1 << 62)  # everything still queued becomes stale
-        self.thread.quit()
-        self.thread.wait(timeout_ms)
+        try:
+            self.thread.quit()
+            self.thread.wait(timeout_ms)
+        except RuntimeError:  # the C++ thread object is already gone
+            pass
