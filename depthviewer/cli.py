@@ -20,6 +20,16 @@ import numpy as np
 
 from depthviewer.errors import CalibrationError, DepthViewerError, InputError
 
+# Kept in step with depthviewer.exporting.FORMATS (checked by a test); listed here so --help needs no torch.
+EXPORT_FORMATS: dict[str, tuple[str, str]] = {
+    "ply": (".ply", "binary point cloud, left camera frame, metres"),
+    "ply-ascii": (".ply", "ASCII point cloud"),
+    "npy": (".npy", "float32 HxW depth in metres, NaN where none"),
+    "disparity-png": ("_disp.png", "KITTI 16-bit disparity PNG"),
+    "depth-png": ("_depth.png", "KITTI 16-bit depth PNG"),
+    "pfm": (".pfm", "float32 disparity PFM, inf where none"),
+    "colour-png": ("_disp_colour.png", "colourised disparity PNG"),
+}
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "kitti2015_stereo"
 COMMANDS = ("info", "eval", "export", "backends")
 
@@ -61,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write one point cloud or depth map per frame")
     ex.add_argument("path", type=Path)
     ex.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
-    ex.add_argument("--format", choices=("ply", "npy"), default="ply",
-                    help="ply: binary point cloud in the left camera frame; npy: float32 HxW depth in metres, NaN where none")
+    ex.add_argument("--format", default="ply", metavar="FMT[,FMT...]",
+                    help="one or more of: " + "; ".join(f"{k}: {v[1]}" for k, v in EXPORT_FORMATS.items()))
     _add_backend_options(ex)
     _add_calibration_options(ex)
 
@@ -169,32 +179,27 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from depthviewer.backends import create_backend
     from depthviewer.compute.device import default_device
-    from depthviewer.io.atomic import atomic_write
-    from depthviewer.io.ply import write_ply
-    from depthviewer.pipeline import CAMERA_FRAME_NOTE, point_cloud, process_frame
+    from depthviewer.exporting import NEEDS_CALIBRATION, export_frame
+    from depthviewer.pipeline import process_frame
 
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if unknown or not formats:
+        raise DepthViewerError(f"unknown export format(s) {unknown or args.format!r}; known: {', '.join(EXPORT_FORMATS)}")
     source = open_source(args)
-    if source.calibration_for(0) is None:
-        raise CalibrationError(f"cannot export metric {args.format}: {source.calibration_note}", source.root)
+    metric = sorted(NEEDS_CALIBRATION.intersection(formats))
+    if metric and source.calibration_for(0) is None:
+        raise CalibrationError(f"cannot export metric {', '.join(metric)}: {source.calibration_note}", source.root)
     backend = create_backend(args.backend, **_backend_params(args.params))
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the output folder: {exc.strerror}", args.out) from exc
     device = default_device()
-    for index, name in enumerate(source.names):
+    for index in range(len(source)):
         result = process_frame(source, index, backend, device=device)
-        stem = Path(name).stem
-        if args.format == "ply":
-            points, colours = point_cloud(result)
-            target = args.out / f"{stem}.ply"
-            write_ply(target, points, colours, comments=[
-                CAMERA_FRAME_NOTE, f"source: {result.frame.left_path}", f"backend: {backend.name}"])
-        else:
-            target = args.out / f"{stem}.npy"
-            with atomic_write(target) as handle:
-                np.save(handle, result.analysis.depth_m.astype(np.float32))
-        print(target, flush=True)
+        for target in export_frame(result, args.out, formats, backend_name=backend.name):
+            print(target, flush=True)
     return 0
 
 

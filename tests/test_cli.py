@@ -117,3 +117,43 @@ class TestExport:
 def test_backends_lists_sgbm(capsys):
     code, out, _ = run(capsys, "backends")
     assert code == 0 and out.startswith("sgbm\tstereo\tcpu")
+
+
+class TestExportFormats:
+    def test_cli_lists_every_format_the_exporter_writes(self):
+        from depthviewer.cli import EXPORT_FORMATS
+        from depthviewer.exporting import FORMATS
+
+        assert set(EXPORT_FORMATS) == set(FORMATS)
+        assert all(EXPORT_FORMATS[k][0] == FORMATS[k][0] for k in FORMATS)
+
+    def test_every_format_round_trips(self, capsys, kitti2015_dir, tmp_path):
+        from depthviewer.io.kitti_png import read_kitti_depth, read_kitti_disparity
+        from depthviewer.io.pfm import read_pfm
+
+        code, out, _ = run(capsys, "export", str(kitti2015_dir), "--out", str(tmp_path),
+                           "--format", "ply,ply-ascii,npy,disparity-png,depth-png,pfm,colour-png")
+        assert code == 0 and len(out.split()) == 7
+        depth = np.load(tmp_path / "000000_10.npy")
+        disparity = read_kitti_disparity(tmp_path / "000000_10_disp.png")
+        pfm = read_pfm(tmp_path / "000000_10.pfm")
+        finite = np.isfinite(pfm)
+        assert np.isinf(pfm[~finite]).all() and 0.7 < finite.mean() < 1.0
+        # KITTI's PNG has no code for a disparity of exactly 0 (0 means "none"); every other value matches.
+        positive = finite & (pfm > 0)
+        assert np.array_equal(positive, np.isfinite(disparity))
+        assert np.allclose(disparity[positive], pfm[positive], atol=1 / 512)
+        kitti_depth = read_kitti_depth(tmp_path / "000000_10_depth.png")
+        near = np.isfinite(kitti_depth) & (depth < 200)
+        assert np.allclose(kitti_depth[near], depth[near], atol=1 / 512)
+        binary, _, _ = read_ply(tmp_path / "000000_10.ply")
+        ascii_points, _, _ = read_ply(tmp_path / "000000_10_ascii.ply")
+        assert len(binary) == len(ascii_points) == np.isfinite(depth).sum()
+        import cv2
+
+        colour = cv2.imread(str(tmp_path / "000000_10_disp_colour.png"))
+        assert colour.shape == (375, 1242, 3) and len(np.unique(colour.reshape(-1, 3), axis=0)) > 100
+
+    def test_unknown_format(self, capsys, kitti2015_dir, tmp_path):
+        code, _, err = run(capsys, "export", str(kitti2015_dir), "--out", str(tmp_path), "--format", "obj")
+        assert code == 2 and "obj" in err and "ply" in err
