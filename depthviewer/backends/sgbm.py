@@ -54,6 +54,7 @@ class SgbmBackend:
 
     name = "sgbm"
     kind = "stereo"
+    params_type = SgbmParams
 
     def __init__(self, params: SgbmParams | None = None, **overrides: object) -> None:
         base = asdict(params or SgbmParams())
