@@ -191,10 +191,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if metric and source.calibration_for(0) is None:
         raise CalibrationError(f"cannot export metric {', '.join(metric)}: {source.calibration_note}", source.root)
     backend = create_backend(args.backend, **_backend_params(args.params))
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError("the output folder is a file, not a folder", args.out)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the output folder: {exc.strerror}", args.out) from exc
+        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", args.out) from exc
     device = default_device()
     for index in range(len(source)):
         result = process_frame(source, index, backend, device=device)
@@ -204,11 +206,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_backends(_: argparse.Namespace) -> int:
-    from depthviewer.backends import backend_names, create_backend
+    from depthviewer.backends import backend_info, backend_names
 
     for name in backend_names():
-        backend = create_backend(name)
-        print(f"{name}\t{backend.kind}\t{backend.device}")
+        kind, device = backend_info(name)
+        print(f"{name}\t{kind}\t{device}")
     return 0
 
 
