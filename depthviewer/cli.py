@@ -1,10 +1,13 @@
-"""Command line: open the app, or inspect, evaluate and export a stereo folder without it.
+"""Command line: open the app, or inspect, evaluate and export a stereo folder or a sequence without it.
 
     depthviewer [PATH]                 open the app (the bundled sample when PATH is omitted)
     depthviewer info PATH              detected layout, frame count, image size, calibration
     depthviewer eval PATH [--json]     per-frame losses and GT metrics
-    depthviewer export PATH --out DIR  one point cloud (PLY) or depth map (NPY) per frame
+    depthviewer export PATH --out DIR  one point cloud, depth or disparity file per frame and format
     depthviewer backends               the available depth backends
+
+PATH is a stereo folder (KITTI 2015/2012, Middlebury, left/right) or a sequence (a video, an image folder,
+KITTI odometry or raw, EuRoC, ScanNet-style); see depthviewer/cli_sequences.py for the sequence options.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depthviewer.cli_sequences import add_model_options, add_sequence_options, frame_indices, network_params
 from depthviewer.errors import CalibrationError, DepthViewerError, InputError
 
 # Kept in step with depthviewer.exporting.FORMATS (checked by a test); listed here so --help needs no torch.
@@ -52,6 +56,8 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
         "--set", dest="params", action="append", default=[], metavar="KEY=VALUE",
         help="backend parameter, repeatable, e.g. --set num_disparities=96 --set block_size=3",
     )
+    parser.add_argument("--frames", metavar="N|A:B", help="only these frames (0-based; A:B excludes B)")
+    add_model_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,12 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print the detected layout, frame count, image size and calibration")
     info.add_argument("path", type=Path)
     _add_calibration_options(info)
+    add_sequence_options(info)
 
     ev = sub.add_parser("eval", help="run a backend on every frame and print losses and GT metrics")
     ev.add_argument("path", type=Path)
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_backend_options(ev)
     _add_calibration_options(ev)
+    add_sequence_options(ev)
 
     ex = sub.add_parser("export", help="write one point cloud or depth map per frame")
     ex.add_argument("path", type=Path)
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one or more of: " + "; ".join(f"{k}: {v[1]}" for k, v in EXPORT_FORMATS.items()))
     _add_backend_options(ex)
     _add_calibration_options(ex)
+    add_sequence_options(ex)
 
     sub.add_parser("backends", help="list the depth backends")
     return parser
@@ -103,7 +112,29 @@ def _backend_params(pairs: Sequence[str]) -> dict[str, object]:
 
 
 def open_source(args: argparse.Namespace):
-    """Open the folder named on the command line with the calibration the options give, if any."""
+    """Open PATH: as a stereo folder when it is one, else as a sequence (video, image folder, dataset layout)."""
+    from depthviewer.cli_sequences import open_sequence_from_args
+
+    try:
+        return open_stereo_source(args)
+    except InputError as stereo_error:
+        if not args.path.exists() or stereo_error.path is None or stereo_error.path.resolve() != args.path.resolve():
+            raise  # a problem inside a stereo folder, or a missing path: say that
+        try:
+            return open_sequence_from_args(args)
+        except InputError as sequence_error:
+            raise InputError(f"neither a stereo folder ({stereo_error.reason}) nor a sequence "
+                             f"({sequence_error.reason})", args.path) from sequence_error
+
+
+def is_sequence(source) -> bool:
+    from depthviewer.io.stereo_folder import StereoFolder
+
+    return not isinstance(source, StereoFolder)
+
+
+def open_stereo_source(args: argparse.Namespace):
+    """Open the stereo folder named on the command line with the calibration the options give, if any."""
     from depthviewer.io.calibration import calibration_from_values, read_calibration_file
     from depthviewer.io.stereo_folder import open_stereo_folder
 
@@ -151,24 +182,40 @@ def _json_number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _create_backend(args: argparse.Namespace):
+    from depthviewer.backends import create_backend, needs_model
+
+    params = _backend_params(args.params)
+    if needs_model(args.backend):
+        params.update(network_params(args))
+    return create_backend(args.backend, **params)
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from depthviewer.backends import create_backend
+    from depthviewer.cli_sequences import eval_sequence
     from depthviewer.compute.device import default_device
     from depthviewer.pipeline import process_frame
 
     source = open_source(args)
-    backend = create_backend(args.backend, **_backend_params(args.params))
-    device = default_device()
     frames = []
-    for index, name in enumerate(source.names):
-        result = process_frame(source, index, backend, device=device)
-        metrics = {key: _json_number(value) for key, value in result.analysis.metrics.items()}
-        frames.append({"name": name, "metrics": metrics})
+
+    def report_frame(name: str, metrics: dict[str, float], notes=()) -> None:
+        metrics = {key: _json_number(value) for key, value in metrics.items()}
+        frames.append({"name": name, "metrics": metrics} | ({"notes": list(notes)} if notes else {}))
         if not args.json:
             shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if v is not None)
-            print(f"{name}: {shown}", flush=True)
-    report = {"backend": backend.name, "device": backend.device, "analysis_device": str(device),
-              "frames": frames, "mean": _mean_metrics(frames)}
+            print(f"{name}: {shown}" + (f"  [{'; '.join(notes)}]" if notes else ""), flush=True)
+
+    if is_sequence(source):
+        report = eval_sequence(args, source, report_frame)
+    else:
+        backend = _create_backend(args)
+        device = default_device()
+        for index in frame_indices(args, len(source)):
+            result = process_frame(source, index, backend, device=device)
+            report_frame(source.names[index], result.analysis.metrics)
+        report = {"backend": backend.name, "device": backend.device, "analysis_device": str(device)}
+    report |= {"frames": frames, "mean": _mean_metrics(frames)}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -177,7 +224,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from depthviewer.backends import create_backend
     from depthviewer.compute.device import default_device
     from depthviewer.exporting import NEEDS_CALIBRATION, export_frame
     from depthviewer.pipeline import process_frame
@@ -187,22 +233,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if unknown or not formats:
         raise DepthViewerError(f"unknown export format(s) {unknown or args.format!r}; known: {', '.join(EXPORT_FORMATS)}")
     source = open_source(args)
+    if is_sequence(source):
+        from depthviewer.cli_sequences import export_sequence
+
+        _make_output_folder(args.out)
+        export_sequence(args, source, formats)
+        return 0
     metric = sorted(NEEDS_CALIBRATION.intersection(formats))
     if metric and source.calibration_for(0) is None:
         raise CalibrationError(f"cannot export metric {', '.join(metric)}: {source.calibration_note}", source.root)
-    backend = create_backend(args.backend, **_backend_params(args.params))
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError("the output folder is a file, not a folder", args.out)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", args.out) from exc
+    backend = _create_backend(args)
+    _make_output_folder(args.out)
     device = default_device()
-    for index in range(len(source)):
+    for index in frame_indices(args, len(source)):
         result = process_frame(source, index, backend, device=device)
         for target in export_frame(result, args.out, formats, backend_name=backend.name):
             print(target, flush=True)
     return 0
+
+
+def _make_output_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError("the output folder is a file, not a folder", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", out) from exc
 
 
 def _cmd_backends(_: argparse.Namespace) -> int:

@@ -26,12 +26,42 @@ class FrameResult:
     analysis: StereoAnalysis
 
 
+def monocular_as_stereo(frame: StereoFrame, backend) -> StereoPrediction:
+    """A monocular network's depth for the left view, as a left disparity through the frame's calibration.
+
+    A depth known only up to scale (a mono-trained network) is median-scaled against the GT disparity when the
+    frame has GT (Monodepth2's evaluation protocol), else used as it is and labelled "up to scale".
+    """
+    if frame.calibration is None:
+        raise CalibrationError(f"a monocular network's depth needs the calibration to become a disparity for "
+                               f"frame {frame.name}; give --calib FILE or --focal-px/--baseline-m", frame.left_path)
+    depth = backend.predict_depth(frame.left_rgb)
+    cal = frame.calibration
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disparity = (cal.fx_px * cal.baseline_m / depth.depth_m - cal.doffs_px).astype(np.float32)
+    disparity[~np.isfinite(disparity)] = np.nan
+    label = backend.name
+    if not depth.metric:
+        gt = frame.gt_disparity_px
+        both = np.isfinite(disparity) & (disparity > 0) if gt is None else np.isfinite(disparity) & np.isfinite(gt)
+        if gt is not None and both.any():
+            disparity *= np.float32(np.median(gt[both]) / np.median(disparity[both]))
+            label += " (median-scaled to GT)"
+        else:
+            label += " (up to scale)"
+    return StereoPrediction(disparity, None, label, backend.device, depth.seconds)
+
+
 def process_frame(
     source: StereoFolder, index: int, backend: StereoBackend, device: torch.device | None = None
 ) -> FrameResult:
-    """Read frame `index`, run the backend on it and analyse the result."""
+    """Read frame `index`, run the backend on it (a stereo matcher, or a monocular network through the
+    calibration) and analyse the result."""
     frame = source.load(index)
-    prediction = backend.predict(frame.left_rgb, frame.right_rgb)
+    if getattr(backend, "kind", "stereo") == "monocular":
+        prediction = monocular_as_stereo(frame, backend)
+    else:
+        prediction = backend.predict(frame.left_rgb, frame.right_rgb)
     analysis = analyse_stereo(frame, prediction, device=device)
     return FrameResult(frame=frame, prediction=prediction, analysis=analysis)
 
