@@ -14,6 +14,7 @@ from depthviewer.errors import BackendError
 # name -> (module, class, kind, needs a model file)
 _REGISTRY: dict[str, tuple[str, str, str, bool]] = {
     "sgbm": ("depthviewer.backends.sgbm", "SgbmBackend", "stereo", False),
+    "torch-sgm": ("depthviewer.backends.torch_sgm", "TorchSgmBackend", "stereo", False),
     "plane-sweep": ("depthviewer.backends.plane_sweep", "PlaneSweepBackend", "multi-view", False),
     "monodepth2": ("depthviewer.backends.monodepth2", "Monodepth2Backend", "monocular", True),
     "torch-export": ("depthviewer.backends.exported", "TorchExportBackend", "monocular", True),
