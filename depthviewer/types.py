@@ -84,13 +84,15 @@ class StereoFrame:
 
 @dataclass(frozen=True)
 class StereoPrediction:
-    """A backend's disparities for both views of one pair (float32 (H, W), pixels, NaN where none)."""
+    """A backend's disparities for both views of one pair (float32 (H, W), pixels, NaN where none), and its
+    confidence in the left one when it has one ((H, W) float32 in [0, 1], higher is better)."""
 
     disparity_left_px: np.ndarray
     disparity_right_px: np.ndarray | None
     backend: str
     device: str
     seconds: float = 0.0
+    confidence: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,7 @@ class TorchSgmBackend:
             backend=self.name,
             device=self.device,
             seconds=time.perf_counter() - start,
+            confidence=maps[2],
         )
 
     def _gray(self, rgb: np.ndarray) -> torch.Tensor:

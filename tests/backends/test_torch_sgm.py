@@ -299,3 +299,13 @@ class TestOnRealData:
         sgbm = middlebury_metrics(sgbm_prediction.disparity_left_px, gt)
         assert ours["density"] == 100.0
         assert ours["bad2"] < sgbm["bad2"]  # 7.83% against 8.74% when written
+
+
+def test_the_prediction_carries_the_confidence_for_the_app():
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (40, 100, 3), dtype=np.uint8)
+    left, right = np.ascontiguousarray(texture[:, :80]), np.ascontiguousarray(texture[:, 6:86])
+    backend = TorchSgmBackend(num_disparities=16)
+    prediction = backend.predict(left, right)
+    assert prediction.confidence is backend.last_confidence
+    assert prediction.confidence.shape == (40, 80) and 0.0 <= prediction.confidence.min() <= 1.0
