@@ -13,12 +13,15 @@ The sources warped into the target are the previous and next frames and, when th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from depthviewer.errors import DepthViewerError
 from depthviewer.types import DepthPrediction, MonocularAnalysis, RelativePose, SequenceFrame
+
+if TYPE_CHECKING:  # torch loads on first use, not when the app starts
+    import torch
 
 DEPTH_CHOICES = ("auto", "stereo", "plane-sweep", "network")
 POSE_CHOICES = ("auto", "file", "estimated", "network")

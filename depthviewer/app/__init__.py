@@ -5,6 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# Mesa's software OpenGL (llvmpipe) and Triton each bring their own LLVM; importing Triton after a GL context
+# exists crashed the process (seen under Xvfb). The app compiles no kernels, so torch must not import Triton
+# here (torch treats the missing module as "no Triton"). Other processes (the CLI, tests of the lower layers
+# run alone) are unaffected.
+if "triton" not in sys.modules:
+    sys.modules["triton"] = None  # type: ignore[assignment]
+
 
 def run_app(path: Path | None, backend: str = "sgbm") -> int:
     """Open the main window on `path` (a stereo folder) and run the event loop until it closes."""

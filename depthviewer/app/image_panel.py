@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QStackedLayout, QVBoxLayout, QWidget
 
-COLORMAPS = ("magma", "inferno", "viridis", "plasma", "turbo", "cividis")
+COLORMAPS = ("magma", "inferno", "viridis", "plasma", "turbo", "cividis", "CET-D1")
 
 # Pixels with no value (NaN) are drawn transparent, so this background marks them.
 NO_VALUE_BACKGROUND = (88, 88, 96)
@@ -68,7 +68,15 @@ class ImagePanel(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(NO_VALUE_BACKGROUND)
-        layout.addWidget(self.graphics, 1)
+        self.missing = QLabel()
+        self.missing.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.missing.setWordWrap(True)
+        self.missing.setStyleSheet("color: #ddd; background: rgb%s;" % (NO_VALUE_BACKGROUND,))
+        body = QWidget()
+        self._body = QStackedLayout(body)
+        self._body.addWidget(self.graphics)
+        self._body.addWidget(self.missing)
+        layout.addWidget(body, 1)
         self.view: pg.ViewBox = self.graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -130,12 +138,14 @@ class ImagePanel(QWidget):
     def set_rgb(self, rgb: np.ndarray) -> None:
         """Show an (H, W, 3) image, uint8 or float in [0, 1]."""
         self._data = rgb
+        self._body.setCurrentWidget(self.graphics)
         self.image_item.setLookupTable(None)
         self.image_item.setImage(rgb, autoLevels=False, levels=(0, 255) if rgb.dtype == np.uint8 else (0.0, 1.0))
 
     def set_scalar(self, values: np.ndarray, levels: tuple[float, float]) -> None:
         """Show an (H, W) float map; NaN pixels are left transparent. With "fix range" on, `levels` is ignored."""
         self._data = values
+        self._body.setCurrentWidget(self.graphics)
         if not self.fix_range.isChecked():
             self._levels = levels
         self.image_item.setLookupTable(self._lut)
@@ -143,9 +153,10 @@ class ImagePanel(QWidget):
         self.colorbar.setLevels(self._levels)
 
     def show_missing(self, reason: str) -> None:
-        """This frame has no such map: show an empty view and say why."""
+        """This frame has no such map: say so in the cell instead of an empty view."""
         self.clear()
-        self.graphics.setToolTip(reason)
+        self.missing.setText(reason)
+        self._body.setCurrentWidget(self.missing)
 
     def clear(self) -> None:
         self._data = None

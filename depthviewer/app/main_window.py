@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 
+from depthviewer.app.backend_panel import BackendPanel
 from depthviewer.app.calibration_dialog import CalibrationDialog
 from depthviewer.app.cost_inspector import CostInspector
+from depthviewer.app.export_controller import ExportController
 from depthviewer.app.metrics_plot import MetricsPlot
 from depthviewer.app.panel_grid import PanelGrid
-from depthviewer.app.panels import DEFAULT_STEREO_LAYOUT, STEREO_PANELS
+from depthviewer.app.panels import DEFAULT_MONO_LAYOUT, DEFAULT_STEREO_LAYOUT, MONO_PANELS, STEREO_PANELS
 from depthviewer.app.point_cloud import PointCloudView
 from depthviewer.app.result_cache import DEFAULT_BUDGET_BYTES, ResultCache
 from depthviewer.app.timeline import Timeline
-from depthviewer.app.worker import BackendSpec, WorkerOutput, WorkerThread
+from depthviewer.app.worker import BackendSpec, FrameRequest, WorkerOutput, WorkerThread
 from depthviewer.errors import DepthViewerError
-from depthviewer.io.ply import write_ply
-from depthviewer.io.stereo_folder import StereoFolder, open_stereo_folder
+from depthviewer.io.stereo_folder import StereoFolder
+from depthviewer.sequence_pipeline import SequenceOptions
+from depthviewer.sources import is_stereo, open_any
 from depthviewer.types import StereoCalibration
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "kitti2015_stereo"
 MAX_RECENT = 8
+POSE_SCALE_TOLERANCE = 0.1
 PERCENT_KEYS = ("d1_all", "d1_est", "bad2", "density", "bad0.5", "bad1", "bad4")
 
 
@@ -54,6 +59,7 @@ class MainWindow(QMainWindow):
         self.resize(1600, 950)
         self.settings = settings or QSettings("depthviewer", "depthviewer")
         self.backend = BackendSpec(backend) if isinstance(backend, str) else backend
+        self.backend_b: BackendSpec | None = None
         self.backend_device = "…"
         self.analysis_device = "starting"
         self.source: StereoFolder | None = None
@@ -64,11 +70,14 @@ class MainWindow(QMainWindow):
         self.cache = ResultCache(int(self.settings.value("cache_bytes", DEFAULT_BUDGET_BYTES)))
 
         self.point_cloud = PointCloudView()
-        layout_keys = self.settings.value("layout", list(DEFAULT_STEREO_LAYOUT))
+        self.mode = "stereo"
+        self.sequence_options = SequenceOptions()
+        layout_keys = self.settings.value("layout_stereo", list(DEFAULT_STEREO_LAYOUT))
         self.grid = PanelGrid(STEREO_PANELS, list(layout_keys), self.point_cloud)
         self.grid.hovered.connect(self._on_hovered)
         self.grid.clicked.connect(self._on_clicked)
-        self.grid.layout_changed.connect(lambda: self.settings.setValue("layout", self.grid.layout_keys()))
+        self.grid.layout_changed.connect(
+            lambda: self.settings.setValue(f"layout_{self.mode}", self.grid.layout_keys()))
         self.timeline = Timeline()
         self.timeline.index_changed.connect(self.request_frame)
         self.error_banner = _banner("background: #5a1e1e; color: #fff; padding: 6px;")
@@ -92,8 +101,11 @@ class MainWindow(QMainWindow):
         self.inspector_dock = self._dock("Cost inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self.metrics_dock = self._dock("Losses over frames", self.metrics_plot, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.metrics_dock, self.inspector_dock)
+        self.metrics_dock.raise_()
+        self.backend_dock: QDockWidget | None = None
         self._docks_sized = False
 
+        self.exports = ExportController(self)
         self.worker = WorkerThread(self)
         self.worker.worker.finished.connect(self._on_finished)
         self.worker.worker.failed.connect(self._on_failed)
@@ -102,7 +114,7 @@ class MainWindow(QMainWindow):
         self.worker.worker.device_ready.connect(self._on_device_ready)
         self._build_menus()
         self.setAcceptDrops(True)
-        self.statusBar().showMessage(self._status_text())
+        self.statusBar().showMessage(self.status_text())
 
     # Construction ---------------------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -125,12 +137,14 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open stereo folder…", self._choose_folder, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._action(file_menu, "Open &sample", lambda: self.open_path(SAMPLE_DIR))
-        self.export_action = self._action(file_menu, "&Export point cloud (PLY)…", self._choose_export,
+        self.export_action = self._action(file_menu, "&Export point cloud (PLY)…", self.exports.choose_point_cloud,
                                           QKeySequence("Ctrl+E"))
         self.export_action.setEnabled(False)
+        self._action(file_menu, "Export &frames…", self.exports.choose_frames, QKeySequence("Ctrl+Shift+E"))
+        self._action(file_menu, "Save screens&hot of the panels…", self.exports.choose_screenshot)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        view_menu = self.menuBar().addMenu("&View")
+        view_menu = self.view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.inspector_dock.toggleViewAction())
         view_menu.addAction(self.metrics_dock.toggleViewAction())
         self._action(view_menu, "Reset panel layout", self.reset_layout)
@@ -143,6 +157,35 @@ class MainWindow(QMainWindow):
         if not self._docks_sized:  # dock sizes only stick once the window has its geometry
             self.resizeDocks([self.metrics_dock], [max(self.width() // 4, 320)], Qt.Orientation.Horizontal)
             self._docks_sized = True
+            self.worker.worker.catalogue_ready.connect(self.build_backend_dock)
+            QTimer.singleShot(0, self.worker.request_catalogue)
+
+    def build_backend_dock(self, catalogue: dict) -> None:
+        """The backend dock lists every backend; the worker reads the registry (it imports torch)."""
+        if self.backend_dock is not None:
+            return
+        self.backend_panel = BackendPanel(catalogue)
+        self.backend_panel.set_spec(self.backend)
+        self.backend_panel.changed.connect(self.set_backends)
+        self.backend_panel.sequence_changed.connect(self.set_sequence_options)
+        self.backend_dock = self._dock("Backend", self.backend_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.backend_dock.hide()
+        self.view_menu.addAction(self.backend_dock.toggleViewAction())
+
+    def set_sequence_options(self, depth: str, pose: str) -> None:
+        """How sequence frames get depth and ego-motion (stereo/plane-sweep/network; file/estimated/network)."""
+        self.sequence_options = dataclasses.replace(self.sequence_options, depth=depth, pose=pose)
+        if self.source is not None and self.mode == "sequence":
+            self.request_frame(max(self.timeline.index, 0))
+
+    def set_backends(self, spec: BackendSpec, spec_b: BackendSpec | None = None) -> None:
+        """Compute with backend `spec` (and `spec_b` for the A−B panels) from now on; recompute this frame."""
+        self.backend, self.backend_b = spec, spec_b
+        self.backend_device = "…"
+        self.settings.setValue("backend", spec.name)
+        self.statusBar().showMessage(self.status_text())
+        if self.source is not None:
+            self.request_frame(max(self.timeline.index, 0))
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Arrow keys, Home/End and Space drive the timeline unless a focused widget used the key."""
@@ -156,18 +199,18 @@ class MainWindow(QMainWindow):
         action()
         event.accept()
 
-    def _status_text(self, extra: str = "") -> str:
+    def status_text(self, extra: str = "") -> str:
         text = f"backend: {self.backend.label} ({self.backend_device})   analysis: {self.analysis_device}"
         return f"{text}   {extra}" if extra else text
 
     def _on_backend_ready(self, label: str, device: str) -> None:
         if label == self.backend.label:
             self.backend_device = device
-            self.statusBar().showMessage(self._status_text())
+            self.statusBar().showMessage(self.status_text())
 
     def _on_device_ready(self, label: str) -> None:
         self.analysis_device = label
-        self.statusBar().showMessage(self._status_text())
+        self.statusBar().showMessage(self.status_text())
 
     # Errors and notes are shown in the window, never as a crash; the last good frame stays on screen.
     def show_error(self, message: str) -> None:
@@ -180,14 +223,18 @@ class MainWindow(QMainWindow):
         self.error_banner.hide()
 
     # Opening --------------------------------------------------------------------------------------------
-    def open_path(self, path: str | Path, calibration: StereoCalibration | None = None) -> bool:
-        """Open a stereo folder and show its first frame; on failure keep what was open and say why."""
+    def open_path(self, path: str | Path, calibration: StereoCalibration | None = None, **sequence_args) -> bool:
+        """Open a stereo folder or a sequence and show its first frame; on failure keep what was open and say why.
+
+        `sequence_args` (poses, intrinsics, side_by_side) go to the sequence reader.
+        """
         try:
-            source = open_stereo_folder(Path(path), calibration=calibration)
+            source = open_any(Path(path), calibration=calibration, **sequence_args)
         except DepthViewerError as exc:
             self.show_error(f"Cannot open {path}: {exc.reason}")
             return False
         self.clear_error()
+        self._set_mode("stereo" if is_stereo(source) else "sequence")
         self.source = source
         self._source_token += 1
         self.cache.clear()
@@ -195,17 +242,38 @@ class MainWindow(QMainWindow):
         self.current = None
         self.current_index = -1
         self.setWindowTitle(f"depthviewer — {source.root} ({source.layout}, {len(source)} frames)")
-        if source.calibration_for(0) is None:
-            self.info_banner.setText(f"{source.calibration_note} (Calibration > Set calibration…)")
-            self.info_banner.show()
-        else:
-            self.info_banner.hide()
+        note = self._source_note(source)
+        self.info_banner.setText(note)
+        self.info_banner.setVisible(bool(note))
         if calibration is None:
             self._remember_recent(source.root)
         self.timeline.set_count(len(source))
         self.metrics_plot.set_frame_count(len(source))
         self.request_frame(0)
         return True
+
+    def _source_note(self, source) -> str:
+        """What the user must know about this source before trusting its maps (missing calibration, poses)."""
+        if is_stereo(source):
+            if source.calibration_for(0) is None:
+                return f"{source.calibration_note} (Calibration > Set calibration…)"
+            return ""
+        notes = []
+        if not source.has_poses:
+            notes.append(f"Poses: {source.poses_note}; ego-motion is estimated from the images.")
+        if "missing" in source.intrinsics_note:
+            notes.append(f"Intrinsics: {source.intrinsics_note}")
+        return "  ".join(notes)
+
+    def _set_mode(self, mode: str) -> None:
+        """Stereo folders and sequences show different maps: switch the panel set when the kind changes."""
+        if mode == getattr(self, "mode", "stereo") and self.grid.specs:
+            return
+        self.mode = mode
+        specs, default = (STEREO_PANELS, DEFAULT_STEREO_LAYOUT) if mode == "stereo" else (MONO_PANELS,
+                                                                                           DEFAULT_MONO_LAYOUT)
+        keys = self.settings.value(f"layout_{mode}", list(default))
+        self.grid.set_specs(specs, list(keys))
 
     def _remember_recent(self, root: Path) -> None:
         recent = [str(root.resolve())] + [p for p in self.recent_paths() if p != str(root.resolve())]
@@ -233,7 +301,7 @@ class MainWindow(QMainWindow):
 
     # Frames ---------------------------------------------------------------------------------------------
     def _cache_key(self, index: int) -> tuple:
-        return (self._source_token, index, self.backend)
+        return (self._source_token, index, self.backend, self.backend_b, self.sequence_options)
 
     def request_frame(self, index: int) -> None:
         if self.source is None:
@@ -244,7 +312,9 @@ class MainWindow(QMainWindow):
             self.worker.invalidate()  # whatever is in flight is no longer wanted
             self._show(index, cached)
             return
-        self.worker.request(index, self.source, self.backend, self._source_token)
+        options = None if self.mode == "stereo" else self.sequence_options
+        self.worker.request(FrameRequest(index, self.source, self.backend, self.backend_b if options is None else None,
+                                         options, self._source_token))
 
     def _on_finished(self, generation: int, index: int, output: WorkerOutput) -> None:
         if output.source_token != self._source_token:
@@ -260,8 +330,8 @@ class MainWindow(QMainWindow):
         result = output.result
         self.grid.show_output(output, result.frame.size_hw)
         if output.points_m is not None:
-            self.point_cloud.set_points(output.points_m, output.colours_rgb, result.frame.calibration.K,
-                                        result.frame.size_hw)
+            K = result.frame.calibration.K if self.mode == "stereo" else result.frame.K
+            self.point_cloud.set_points(output.points_m, output.colours_rgb, K, result.frame.size_hw)
             self.export_action.setEnabled(True)
         else:
             self.point_cloud.show_message("No calibration, so no metric depth.\nCalibration > Set calibration…")
@@ -269,11 +339,30 @@ class MainWindow(QMainWindow):
         self.timeline.label.setText(f"{result.frame.name}")
         self.metrics_plot.set_current(index)
         self.metrics_label.setText(format_metrics(result.analysis.metrics))
-        self.statusBar().showMessage(self._status_text(f"last inference {result.prediction.seconds:.2f} s"))
+        seconds = result.prediction.seconds if self.mode == "stereo" else result.depth.seconds
+        notes = "" if self.mode == "stereo" else "   " + "; ".join(result.notes)
+        self.statusBar().showMessage(self.status_text(f"last inference {seconds:.2f} s{notes}"))
+        if self.mode == "sequence":
+            self._warn_pose_scale(result.pose_scale)
         if self.last_error.startswith("Frame"):
             self.clear_error()
 
+    def _warn_pose_scale(self, scale: float | None) -> None:
+        """A poses file that disagrees with the images must be obvious at a glance."""
+        if scale is None or abs(scale - 1.0) <= POSE_SCALE_TOLERANCE:
+            self.info_banner.setText(self._source_note(self.source))
+            self.info_banner.setVisible(bool(self.info_banner.text()))
+            return
+        self.info_banner.setText(
+            f"The poses disagree with the images: the photometrically best translation scale of the pose to the "
+            f"neighbouring frame is {scale:.2f} (1.00 = consistent). Check the poses file, or use estimated poses "
+            "(Backend dock: pose).")
+        self.info_banner.show()
+
     def _on_failed(self, generation: int, index: int, message: str) -> None:
+        if generation == -1:  # not about a frame
+            self.show_error(message)
+            return
         if generation != self.worker.generation:
             return
         name = self.source.names[index] if self.source is not None else str(index)
@@ -286,11 +375,12 @@ class MainWindow(QMainWindow):
         if self.current is None:
             return ""
         col, row = int(x), int(y)
-        left = self.current.result.frame.left_rgb
-        if not (0 <= row < left.shape[0] and 0 <= col < left.shape[1]):
+        frame = self.current.result.frame
+        image = frame.left_rgb if self.mode == "stereo" else frame.image_rgb
+        if not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
             return ""
-        parts = [f"x {col}  y {row}", "RGB ({}, {}, {})".format(*left[row, col])]
-        for spec in STEREO_PANELS:
+        parts = [f"x {col}  y {row}", "RGB ({}, {}, {})".format(*image[row, col])]
+        for spec in self.grid.specs.values():
             if spec.kind != "scalar":
                 continue
             values = spec.extract(self.current)
@@ -299,9 +389,9 @@ class MainWindow(QMainWindow):
             value = float(values[row, col])
             parts.append(f"{spec.title.split(' (')[0]} {value:.3f}{(' ' + spec.unit) if spec.unit else ''}"
                          if math.isfinite(value) else f"{spec.title.split(' (')[0]} —")
-        gt = self.current.result.frame.gt_disparity_px
+        gt, unit = ((frame.gt_disparity_px, "px") if self.mode == "stereo" else (frame.gt_depth_m, "m"))
         if gt is not None:
-            parts.append(f"GT {gt[row, col]:.2f} px" if math.isfinite(gt[row, col]) else "GT —")
+            parts.append(f"GT {gt[row, col]:.2f} {unit}" if math.isfinite(gt[row, col]) else "GT —")
         return "   ".join(parts)
 
     def _on_hovered(self, x: float, y: float) -> None:
@@ -310,11 +400,27 @@ class MainWindow(QMainWindow):
     def _on_clicked(self, x: float, y: float) -> None:
         if self.current is None:
             return
-        frame = self.current.result.frame
-        disparity = self.current.result.prediction.disparity_left_px
-        top = np.nanmax(disparity) if np.isfinite(disparity).any() else 128.0
-        candidates = np.arange(0.0, max(128.0, float(top) * 1.25), 0.25)
-        self.worker.request_curve(frame.left_rgb, frame.right_rgb, int(x), int(y), candidates)
+        result, col, row = self.current.result, int(x), int(y)
+        if self.mode == "stereo":
+            from depthviewer.compute.cost_curve import stereo_cost_curve
+
+            disparity = result.prediction.disparity_left_px
+            top = np.nanmax(disparity) if np.isfinite(disparity).any() else 128.0
+            candidates = np.arange(0.0, max(128.0, float(top) * 1.25), 0.25)
+            left, right = result.frame.left_rgb, result.frame.right_rgb
+            self.worker.request_curve(lambda: stereo_cost_curve(left, right, col, row, candidates))
+        else:
+            from depthviewer.compute.cost_curve import temporal_cost_curve
+
+            frame = result.frame
+            images = {"previous": self.source.load(frame.index - 1).image_rgb if frame.index > 0 else None,
+                      "next": self.source.load(frame.index + 1).image_rgb if frame.index + 1 < len(self.source)
+                      else None, "stereo": frame.right_rgb}
+            sources = [(w.label, images[w.label], w.pose.T_source_target) for w in result.analysis.sources
+                       if images.get(w.label) is not None]
+            depths = 1.0 / np.linspace(1.0 / 100.0, 1.0 / 0.5, 400)
+            target, K = frame.image_rgb, frame.K
+            self.worker.request_curve(lambda: temporal_cost_curve(target, sources, K, col, row, depths))
         self.inspector_dock.show()
         self.inspector_dock.raise_()
 
@@ -322,12 +428,19 @@ class MainWindow(QMainWindow):
         if self.current is None:
             return
         frame = self.current.result.frame
-        predicted = float(self.current.result.prediction.disparity_left_px[curve.y, curve.x])
-        gt = None if frame.gt_disparity_px is None else float(frame.gt_disparity_px[curve.y, curve.x])
-        self.inspector.show_curve(curve, predicted, gt)
+        if self.mode == "stereo":
+            predicted = float(self.current.result.prediction.disparity_left_px[curve.y, curve.x])
+            gt = None if frame.gt_disparity_px is None else float(frame.gt_disparity_px[curve.y, curve.x])
+            self.inspector.show_curve(curve, predicted, gt)
+        else:
+            predicted = float(self.current.result.depth.depth_m[curve.y, curve.x])
+            gt = None if frame.gt_depth_m is None else float(frame.gt_depth_m[curve.y, curve.x])
+            self.inspector.show_temporal_curve(curve, predicted, gt)
 
     def reset_layout(self) -> None:
-        self.grid.set_specs(STEREO_PANELS, list(DEFAULT_STEREO_LAYOUT))
+        specs, default = ((STEREO_PANELS, DEFAULT_STEREO_LAYOUT) if self.mode == "stereo"
+                          else (MONO_PANELS, DEFAULT_MONO_LAYOUT))
+        self.grid.set_specs(specs, list(default))
         if self.current is not None:
             self.grid.show_output(self.current, self.current.result.frame.size_hw)
 
@@ -353,32 +466,11 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def _choose_export(self) -> None:
-        if self.current is None:
-            return
-        default = f"{Path(self.current.result.frame.name).stem}.ply"
-        path, _ = QFileDialog.getSaveFileName(self, "Export point cloud", default, "PLY (*.ply)")
-        if path:
-            self.export_point_cloud(path)
-
     def export_point_cloud(self, path: str | Path) -> Path | None:
-        """Write the current frame's full point cloud as binary PLY; returns the path, or None on failure."""
-        if self.current is None or self.current.points_m is None:
-            self.show_error("Nothing to export: the current frame has no point cloud (no calibration?).")
-            return None
-        from depthviewer.pipeline import CAMERA_FRAME_NOTE
-
-        frame = self.current.result.frame
-        try:
-            write_ply(Path(path), self.current.points_m, self.current.colours_rgb,
-                      comments=[CAMERA_FRAME_NOTE, f"source: {frame.left_path}", f"backend: {self.backend.name}"])
-        except (DepthViewerError, OSError) as exc:
-            self.show_error(f"Export failed: {exc}")
-            return None
-        self.statusBar().showMessage(self._status_text(f"exported {len(self.current.points_m)} points to {path}"))
-        return Path(path)
+        return self.exports.export_point_cloud(path)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.timeline.play_button.setChecked(False)
+        self.exports.shutdown()
         self.worker.stop()
         super().closeEvent(event)

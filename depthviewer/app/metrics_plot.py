@@ -69,6 +69,10 @@ class MetricsPlot(QWidget):
         self.line.setData(frames, values)
         self.points.setData([{"pos": (f, v), "data": int(f)} for f, v in zip(frames, values)])
         self.plot.setLabel("left", self.metric.currentText())
+        if len(values):
+            low, high = float(values.min()), float(values.max())
+            pad = max((high - low) * 0.1, abs(high) * 0.1, 1e-6)
+            self.plot.setYRange(low - pad, high + pad, padding=0)
 
     def _on_clicked(self, _item, points, *_) -> None:
         if len(points):

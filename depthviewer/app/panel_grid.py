@@ -39,6 +39,8 @@ class PanelGrid(QWidget):
         keys = [k for k in layout_keys if k in self.specs or k == POINT_CLOUD] or [specs[0].key]
         for cell in self.cells:
             self.grid.removeWidget(cell)
+            cell.hide()  # at once: deleteLater waits for the event loop
+            cell.setParent(None)
             cell.deleteLater()
         self.cells = []
         self.linker = ViewLinker()
@@ -116,7 +118,8 @@ class PanelGrid(QWidget):
         spec = self.specs[cell.key]
         values = spec.extract(output)
         if values is None:
-            cell.show_missing(f"{spec.title}: not available for this frame")
+            cell.show_missing(f"{spec.title}: not available for this frame" + (
+                f" ({spec.missing_reason})" if spec.missing_reason else ""))
         elif spec.kind == "rgb":
             cell.set_rgb(values)
         else:

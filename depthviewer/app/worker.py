@@ -19,6 +19,7 @@ from depthviewer.errors import DepthViewerError
 
 if TYPE_CHECKING:
     from depthviewer.pipeline import FrameResult
+    from depthviewer.sequence_pipeline import SequenceResult
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,26 @@ class BackendSpec:
 
 
 @dataclass(frozen=True)
+class FrameRequest:
+    """One frame to compute: stereo when `options` is None, else a sequence frame with those options."""
+
+    index: int
+    source: object
+    spec: BackendSpec
+    spec_b: BackendSpec | None = None
+    options: object | None = None  # SequenceOptions
+    source_token: int = 0
+
+
+@dataclass(frozen=True)
 class WorkerOutput:
     """What the GUI needs for a frame: the staged result and its point cloud (None without calibration)."""
 
-    result: FrameResult
+    result: FrameResult | SequenceResult
     points_m: np.ndarray | None
     colours_rgb: np.ndarray | None
     source_token: int = 0
+    comparison: FrameResult | None = None  # backend B on the same frame, for the A−B panels
 
 
 class FrameWorker(QObject):
@@ -53,6 +67,7 @@ class FrameWorker(QObject):
     curve_ready = Signal(object)  # CostCurve
     backend_ready = Signal(str, str)  # backend label, its device
     device_ready = Signal(str)  # where the analysis runs
+    catalogue_ready = Signal(object)  # backend name -> (kind, parameter type, needs a model)
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,18 +97,17 @@ class FrameWorker(QObject):
             self.backend_ready.emit(spec.label, self._backends[spec].device)
         return self._backends[spec]
 
-    @Slot(int, int, object, object, int)
-    def compute(self, generation: int, index: int, source, spec: BackendSpec, source_token: int) -> None:
+    @Slot(int, object)
+    def compute(self, generation: int, request: FrameRequest) -> None:
         if generation < self._latest_generation:
             return
+        index = request.index
         try:
-            from depthviewer.pipeline import point_cloud, process_frame
-
             device = self._analysis_device()
-            result = process_frame(source, index, self.backend(spec), device=device)
-            points = colours = None
-            if result.analysis.depth_m is not None:
-                points, colours = point_cloud(result)
+            if request.options is None:
+                output = self._compute_stereo(request, device)
+            else:
+                output = self._compute_sequence(request, device)
         except DepthViewerError as exc:
             self.failed.emit(generation, index, str(exc))
             return
@@ -102,14 +116,58 @@ class FrameWorker(QObject):
             self.failed.emit(generation, index, f"{type(exc).__name__}: {exc}")
             return
         self.frames_computed += 1
-        self.finished.emit(generation, index, WorkerOutput(result, points, colours, source_token))
+        self.finished.emit(generation, index, output)
 
-    @Slot(object, object, int, int, object)
-    def compute_curve(self, left_rgb, right_rgb, x: int, y: int, disparities) -> None:
-        from depthviewer.compute.cost_curve import stereo_cost_curve
+    def _compute_stereo(self, request: FrameRequest, device) -> WorkerOutput:
+        from depthviewer.compute.stereo_analysis import analyse_stereo
+        from depthviewer.pipeline import FrameResult, point_cloud, process_frame
+
+        result = process_frame(request.source, request.index, self.backend(request.spec), device=device)
+        points = colours = None
+        if result.analysis.depth_m is not None:
+            points, colours = point_cloud(result)
+        comparison = None
+        if request.spec_b is not None:
+            backend_b = self.backend(request.spec_b)
+            if getattr(backend_b, "kind", "stereo") == "monocular":
+                from depthviewer.pipeline import monocular_as_stereo
+
+                prediction_b = monocular_as_stereo(result.frame, backend_b)
+            else:
+                prediction_b = backend_b.predict(result.frame.left_rgb, result.frame.right_rgb)
+            comparison = FrameResult(result.frame, prediction_b,
+                                     analyse_stereo(result.frame, prediction_b, device=device))
+        return WorkerOutput(result, points, colours, request.source_token, comparison)
+
+    def _compute_sequence(self, request: FrameRequest, device) -> WorkerOutput:
+        from depthviewer.compute.geometry import depth_to_points
+        from depthviewer.sequence_pipeline import SequenceBackends, process_sequence_frame
+
+        backend = self.backend(request.spec)
+        kind = getattr(backend, "kind", "stereo")
+        backends = SequenceBackends(stereo=backend if kind == "stereo" else None,
+                                    multiview=backend if kind == "multi-view" else None,
+                                    network=backend if kind == "monocular" else None)
+        result = process_sequence_frame(request.source, request.index, request.options, backends, device=device)
+        points, colours = depth_to_points(result.depth.depth_m, result.frame.K, result.frame.image_rgb)
+        return WorkerOutput(result, points, colours, request.source_token)
+
+    @Slot()
+    def load_catalogue(self) -> None:
+        """Import every backend's module here, off the GUI thread, and report what each needs."""
+        from depthviewer.backends import backend_catalogue
 
         try:
-            curve = stereo_cost_curve(left_rgb, right_rgb, x, y, disparities)
+            self.catalogue_ready.emit(backend_catalogue())
+        except Exception as exc:  # a backend module that fails to import must not hide the others
+            traceback.print_exc()
+            self.failed.emit(-1, -1, f"backend registry: {type(exc).__name__}: {exc}")
+
+    @Slot(object)
+    def compute_curve(self, make_curve) -> None:
+        """Run a cost-curve computation (a closure over the frame's arrays) and emit its result."""
+        try:
+            curve = make_curve()
         except ValueError:
             return  # a click that raced a frame change of another size: nothing to show
         self.curve_ready.emit(curve)
@@ -118,8 +176,9 @@ class FrameWorker(QObject):
 class WorkerThread(QObject):
     """Owns the QThread and the worker; `request` is safe to call from the GUI thread at any rate."""
 
-    _request = Signal(int, int, object, object, int)
-    _request_curve = Signal(object, object, int, int, object)
+    _request = Signal(int, object)
+    _request_curve = Signal(object)
+    _request_catalogue = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -129,16 +188,17 @@ class WorkerThread(QObject):
         self.worker.moveToThread(self.thread)
         self._request.connect(self.worker.compute)
         self._request_curve.connect(self.worker.compute_curve)
+        self._request_catalogue.connect(self.worker.load_catalogue)
         self.generation = 0
         self.thread.start()
         # A QThread destroyed while running aborts the process: stop it however the interpreter exits.
         ref = weakref.ref(self)
         atexit.register(lambda: ref() is not None and ref().stop())
 
-    def request(self, index: int, source, spec: BackendSpec, source_token: int = 0) -> int:
-        """Ask for frame `index` computed with the backend `spec`; returns the request's generation."""
+    def request(self, request: FrameRequest) -> int:
+        """Ask for a frame; returns the request's generation."""
         self.invalidate()
-        self._request.emit(self.generation, index, source, spec, source_token)
+        self._request.emit(self.generation, request)
         return self.generation
 
     def invalidate(self) -> None:
@@ -146,9 +206,12 @@ class WorkerThread(QObject):
         self.generation += 1
         self.worker.note_generation(self.generation)
 
-    def request_curve(self, left_rgb, right_rgb, x: int, y: int, disparities) -> None:
-        """Ask for the cost curve of pixel (x, y); answered by `worker.curve_ready`."""
-        self._request_curve.emit(left_rgb, right_rgb, x, y, disparities)
+    def request_curve(self, make_curve) -> None:
+        """Ask the worker to run `make_curve()` (a cost curve); answered by `worker.curve_ready`."""
+        self._request_curve.emit(make_curve)
+
+    def request_catalogue(self) -> None:
+        self._request_catalogue.emit()
 
     def stop(self, timeout_ms: int = 5000) -> None:
         """Stop after the current frame; called when the window closes (idempotent)."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from depthviewer.compute.cost_curve import stereo_cost_curve
+from depthviewer.compute.cost_curve import stereo_cost_curve, temporal_cost_curve
 from depthviewer.compute.losses import photometric_parts
 from depthviewer.compute.warping import warp_right_to_left
 
@@ -67,3 +67,35 @@ class TestStereoCostCurve:
         left, right = _textured_pair(shift=2)
         with pytest.raises(ValueError, match="outside"):
             stereo_cost_curve(left, right, x=500, y=0, disparities_px=np.arange(3))
+
+
+class TestTemporalCostCurve:
+    def _scene(self):
+        rng = np.random.default_rng(1)
+        texture = cv2.GaussianBlur(rng.integers(0, 256, (60, 80, 3)).astype(np.uint8), (3, 3), 0)
+        K = np.array([[70.0, 0, 39.5], [0, 70.0, 29.5], [0, 0, 1]])
+        T = np.eye(4)
+        T[0, 3] = -0.2  # the source camera 0.2 m to the right: a fronto-parallel plane shifts by f b / z
+        return texture, K, T
+
+    def test_equals_the_warped_error_map_where_depth_is_constant(self):
+        from depthviewer.compute.temporal import warp_frame_depth
+
+        texture, K, T = self._scene()
+        source = np.ascontiguousarray(np.roll(texture, -3, axis=1))
+        depth = torch.full((1, 1, 60, 80), 5.0, dtype=torch.float64)
+        recon, _ = warp_frame_depth(_to_tensor(source), depth, torch.from_numpy(T)[None],
+                                    torch.from_numpy(K)[None])
+        pe, _, _ = photometric_parts(_to_tensor(texture), recon)
+        curve = temporal_cost_curve(texture, [("next", source, T)], K, 40, 30, np.array([5.0]))
+        assert curve.per_source["next"][0] == pytest.approx(float(pe[0, 0, 30, 40]), abs=1e-6)
+
+    def test_minimum_at_the_true_depth_and_the_minimum_over_sources(self):
+        texture, K, T = self._scene()
+        # A plane at 2 m seen from 0.2 m to the right moves by 70 * 0.2 / 2 = 7 px.
+        source = np.ascontiguousarray(np.roll(texture, -7, axis=1))
+        depths = 1.0 / np.linspace(1 / 10.0, 1 / 1.0, 200)
+        curve = temporal_cost_curve(texture, [("a", source, T), ("b", texture, np.eye(4))], K, 40, 30, depths)
+        best = depths[int(np.nanargmin(curve.per_source["a"]))]
+        assert best == pytest.approx(2.0, rel=0.03)
+        assert np.allclose(curve.minimum, np.fmin(curve.per_source["a"], curve.per_source["b"]), equal_nan=True)

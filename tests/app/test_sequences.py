@@ -1,0 +1,45 @@
+"""The app on a monocular sequence: Monodepth2's maps, the pose-scale warning, the depth cost inspector."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.app.conftest import wait_for_frame
+
+
+def test_odometry_sequence_shows_the_monocular_maps(qtbot, window, shared_data):
+    assert window.open_path(shared_data / "kitti_odometry_00_seq")
+    assert window.mode == "sequence"
+    wait_for_frame(qtbot, window, 0, timeout=120_000)
+    keys = window.grid.layout_keys()
+    assert keys[:5] == ["target", "depth", "recon_previous", "min_reprojection", "automask"]
+    assert window.grid.cell("target").data.shape == (376, 1241, 3)
+    depth = window.grid.cell("depth").data
+    assert 5 < np.nanmedian(depth) < 30
+    automask = window.grid.cell("automask").data
+    assert set(np.unique(automask[np.isfinite(automask)])) <= {0.0, 1.0} and 0.5 < np.nanmean(automask) < 1.0
+    assert window.grid.cell("recon_previous").data is None  # frame 0 has no previous frame
+    cell = window.grid.cell("recon_previous")
+    cell.content.setCurrentIndex(cell.content.findData("recon_next"))
+    assert cell.data.shape == (376, 1241, 3) and np.isfinite(cell.data).mean() > 0.5
+    # The shared poses file is ~0.77x the images' motion: the window says so.
+    assert window.info_banner.isVisible() and "best translation scale" in window.info_banner.text()
+    assert "poses file" in window.statusBar().currentMessage()
+    assert window.point_cloud.point_count > 10_000
+
+
+def test_estimated_poses_clear_the_warning_and_the_depth_inspector_works(qtbot, window, shared_data):
+    window.open_path(shared_data / "kitti_odometry_00_seq")
+    wait_for_frame(qtbot, window, 0, timeout=120_000)
+    window.set_sequence_options("auto", "estimated")
+    qtbot.waitUntil(lambda: window.current is not None and window.current.result.pose_scale is not None
+                    and abs(window.current.result.pose_scale - 1) < 0.05, timeout=120_000)
+    assert not window.info_banner.isVisible()
+    depth = window.current.result.depth.depth_m
+    ys, xs = np.nonzero(np.isfinite(depth[150:250, 400:800]))
+    x, y = int(xs[0]) + 400, int(ys[0]) + 150
+    window.grid.cell("depth").clicked.emit(x + 0.5, y + 0.5)
+    qtbot.waitUntil(lambda: window.inspector.curve is not None, timeout=30_000)
+    text = window.inspector.text
+    assert f"pixel ({x}, {y})" in text and " m" in text and "photometric minimum" in text
+    assert set(window.inspector.curve.per_source) == {"next", "stereo"}
