@@ -31,6 +31,8 @@ def add_sequence_options(parser: argparse.ArgumentParser) -> None:
     scaling.add_argument("--no-median-scaling", dest="median_scaling", action="store_false")
     group.add_argument("--crop", choices=("garg", "none"), default="none", help="Eigen evaluation crop")
     group.add_argument("--max-depth", type=float, default=80.0, help="depth cap for the Eigen metrics, metres")
+    group.add_argument("--accumulate", action="store_true",
+                       help="export: one PLY of all the frames' points in the world frame of the poses")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -134,6 +136,9 @@ def export_sequence(args: argparse.Namespace, source, formats: list[str]) -> Non
                                f"not {', '.join(unsupported)}")
     options, backends = sequence_setup(args)
     device = default_device()
+    if args.accumulate:
+        _export_accumulated(args, source, formats, options, backends, device)
+        return
     for index in frame_indices(args, len(source)):
         name = source.names[index]
         result = process_sequence_frame(source, index, options, backends, device=device)
@@ -154,3 +159,29 @@ def export_sequence(args: argparse.Namespace, source, formats: list[str]) -> Non
                 target = args.out / f"{stem}_depth.png"
                 write_kitti_depth(target, depth)
             print(target, flush=True)
+
+
+def _export_accumulated(args, source, formats, options, backends, device) -> None:
+    """All selected frames' points moved into the world frame with their poses, in one PLY."""
+    from depthviewer.compute.geometry import depth_to_points
+    from depthviewer.io.ply import write_ply
+    from depthviewer.sequence_pipeline import process_sequence_frame
+
+    if set(formats) - {"ply", "ply-ascii"}:
+        raise DepthViewerError("--accumulate writes one point cloud: use --format ply or ply-ascii")
+    indices = frame_indices(args, len(source))
+    points, colours = [], []
+    for index in indices:
+        result = process_sequence_frame(source, index, options, backends, device=device)
+        T_world_cam = result.frame.T_world_cam
+        if T_world_cam is None:
+            raise DepthViewerError(f"frame {result.frame.name} has no pose: --accumulate needs poses (--poses FILE)")
+        cloud, colour = depth_to_points(result.depth.depth_m, result.frame.K, result.frame.image_rgb)
+        points.append(cloud @ T_world_cam[:3, :3].T.astype(np.float32) + T_world_cam[:3, 3].astype(np.float32))
+        colours.append(colour)
+    first, last = Path(source.names[indices[0]]).stem, Path(source.names[indices[-1]]).stem
+    target = args.out / f"accumulated_{first}-{last}.ply"
+    write_ply(target, np.concatenate(points), np.concatenate(colours), binary="ply" in formats,
+              comments=[f"world frame of the poses ({source.poses_note}), metres",
+                        f"frames {first} to {last} of {source.root}"])
+    print(target, flush=True)

@@ -116,3 +116,16 @@ def test_a_video_with_a_poses_file(capsys, odometry, tmp_path):
     assert frame["name"] and "depth: plane-sweep" in frame["notes"]
     assert frame["metrics"]["photometric_min"] < min(frame["metrics"]["photometric_previous"],
                                                      frame["metrics"]["photometric_next"])
+
+
+def test_accumulated_cloud_in_the_world_frame(capsys, shared_data, tmp_path):
+    euroc = shared_data / "euroc_V1_01_easy_micro"
+    code, out, err = run(capsys, "export", str(euroc), "--frames", "0:2", "--out", str(tmp_path), "--accumulate")
+    assert code == 0, err
+    points, colours, comments = read_ply(next(tmp_path.glob("accumulated_*.ply")))
+    assert any("world frame" in c for c in comments)
+    code, _, _ = run(capsys, "export", str(euroc), "--frames", "0", "--out", str(tmp_path / "one"), "--format", "npy")
+    one = np.load(next((tmp_path / "one").glob("*.npy")))
+    assert len(points) > 1.5 * np.isfinite(one).sum()  # two frames' worth
+    # EuRoC's world is the Vicon room: the MAV starts about 1 m up, looking at walls 1-10 m away.
+    assert 0.5 < np.linalg.norm(np.median(points, axis=0)) < 12

@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
         layout_keys = self.settings.value("layout_stereo", list(DEFAULT_STEREO_LAYOUT))
         self.grid = PanelGrid(STEREO_PANELS, list(layout_keys), self.point_cloud)
         self.grid.hovered.connect(self._on_hovered)
+        self.point_cloud.accumulate.valueChanged.connect(
+            lambda _: self.current is not None and self._show(self.current_index, self.current))
         self.grid.clicked.connect(self._on_clicked)
         self.grid.layout_changed.connect(
             lambda: self.settings.setValue(f"layout_{self.mode}", self.grid.layout_keys()))
@@ -331,7 +333,7 @@ class MainWindow(QMainWindow):
         self.grid.show_output(output, result.frame.size_hw)
         if output.points_m is not None:
             K = result.frame.calibration.K if self.mode == "stereo" else result.frame.K
-            self.point_cloud.set_points(output.points_m, output.colours_rgb, K, result.frame.size_hw)
+            self.point_cloud.set_clouds(self._clouds_to_show(index, output), K, result.frame.size_hw)
             self.export_action.setEnabled(True)
         else:
             self.point_cloud.show_message("No calibration, so no metric depth.\nCalibration > Set calibration…")
@@ -346,6 +348,21 @@ class MainWindow(QMainWindow):
             self._warn_pose_scale(result.pose_scale)
         if self.last_error.startswith("Frame"):
             self.clear_error()
+
+    def _clouds_to_show(self, index: int, output: WorkerOutput) -> list:
+        """The current frame's cloud, and those of up to N earlier computed frames placed with the poses."""
+        clouds = [(output.points_m, output.colours_rgb, None)]
+        count = self.point_cloud.accumulate.value()
+        T_world_current = getattr(output.result.frame, "T_world_cam", None)
+        if self.mode != "sequence" or not count or T_world_current is None:
+            return clouds
+        T_current_world = np.linalg.inv(T_world_current)
+        for earlier in range(max(index - count, 0), index):
+            cached = self.cache.get(self._cache_key(earlier))
+            T_world_cam = None if cached is None else cached.result.frame.T_world_cam
+            if cached is not None and cached.points_m is not None and T_world_cam is not None:
+                clouds.append((cached.points_m, cached.colours_rgb, T_current_world @ T_world_cam))
+        return clouds
 
     def _warn_pose_scale(self, scale: float | None) -> None:
         """A poses file that disagrees with the images must be obvious at a glance."""

@@ -82,6 +82,7 @@ class PointCloudView(QWidget):
         self._stack = QStackedLayout(holder)
         outer.addWidget(holder, 1)
         self.canvas = None  # vispy and its GL context are created on first use, not at start-up
+        self._clouds: list = []
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -144,9 +145,15 @@ class PointCloudView(QWidget):
         self.max_points.setValue(DEFAULT_MAX_POINTS)
         self.max_points.setToolTip("Most points drawn (a regular subsample); the export writes them all")
         self.max_points.setKeyboardTracking(False)
+        self.accumulate = QSpinBox()
+        self.accumulate.setRange(0, 500)
+        self.accumulate.setToolTip("Also show the clouds of this many previous frames (computed ones), placed with "
+                                   "the sequence's poses")
+        self.accumulate.setPrefix("+")
+        self.accumulate.setSuffix(" frames")
         reset = QPushButton("Reset view")
         reset.clicked.connect(lambda: self.reset_view())
-        for widgets in ((title, self.colour_mode, self.point_size, reset),
+        for widgets in ((title, self.colour_mode, self.point_size, self.accumulate, reset),
                         (QLabel("depth"), self.min_depth, QLabel("–"), self.max_depth, QLabel("at most"),
                          self.max_points)):
             row = QHBoxLayout()
@@ -170,15 +177,35 @@ class PointCloudView(QWidget):
     def set_points(self, points_cam: np.ndarray, colours_rgb: np.ndarray, K: np.ndarray | None = None,
                    size_hw: tuple[int, int] | None = None) -> None:
         """Show (N, 3) points in metres (camera frame) with (N, 3) uint8 colours, and the camera if K is given."""
-        self._cloud = (points_cam, colours_rgb)
+        self.set_clouds([(points_cam, colours_rgb, None)], K, size_hw)
+
+    def set_clouds(self, clouds: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], K: np.ndarray | None = None,
+                   size_hw: tuple[int, int] | None = None) -> None:
+        """Show several frames' clouds together: (points in their camera frame, colours, T_current_cam 4x4 or None
+        for the current camera). The depth range applies to each cloud in its own camera; the view stays in the
+        current camera's frame."""
+        self._clouds = clouds
+        self._cloud = self._merged()
         self._camera = (K, size_hw) if K is not None and size_hw is not None else None
         self._redraw()
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        points, colours = [], []
+        for cloud, colour, T in self._clouds:
+            keep = (cloud[:, 2] >= self.min_depth.value()) & (cloud[:, 2] < self.max_depth.value())
+            cloud, colour = cloud[keep], colour[keep]
+            if T is not None:
+                cloud = cloud @ T[:3, :3].T.astype(np.float32) + T[:3, 3].astype(np.float32)
+            points.append(cloud)
+            colours.append(colour)
+        return np.concatenate(points), np.concatenate(colours)
 
     def _redraw(self) -> None:
         if self._cloud is None:
             return
+        self._cloud = self._merged()
         points, colours = display_subset(*self._cloud, limit=self.max_points.value(),
-                                         min_depth_m=self.min_depth.value(), max_depth_m=self.max_depth.value())
+                                         min_depth_m=-np.inf, max_depth_m=np.inf)
         if len(points) == 0:
             cloud = self._cloud
             self.show_message(f"No points between {self.min_depth.value():g} and {self.max_depth.value():g} m.")
