@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,4 +28,11 @@ def run_app(path: Path | None, backend: str = "sgbm") -> int:
     window.show()
     if path is not None:
         window.open_path(path)
-    return app.exec()
+    code = app.exec()
+    if window.busy_threads():
+        # A torch or OpenCV call in flight cannot be interrupted; the window is closed and every file the app
+        # writes is written atomically, so nothing is lost by not waiting for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

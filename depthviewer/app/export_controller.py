@@ -8,6 +8,7 @@ from PySide6.QtCore import QBuffer, QIODevice, QObject
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 
 from depthviewer.app.export_job import ExportDialog, ExportJob
+from depthviewer.app.worker import keep_until_finished
 from depthviewer.errors import DepthViewerError
 from depthviewer.io.atomic import atomic_write
 from depthviewer.io.ply import write_ply
@@ -28,11 +29,12 @@ class ExportController(QObject):
             widget.hide()
             window.statusBar().addPermanentWidget(widget)
 
-    def shutdown(self) -> None:
-        """Cancel a running export and wait for it (the window is closing)."""
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel a running export and wait for it (the window is closing); files are atomic either way."""
         if self.export_job is not None and self.export_job.thread.isRunning():
             self.export_job.cancel()
-            self.export_job.thread.wait(5000)
+            if not self.export_job.thread.wait(timeout_ms):
+                keep_until_finished(self.export_job, self.export_job.thread)
 
     def choose_point_cloud(self) -> None:
         if self.window.current is None:

@@ -486,8 +486,14 @@ class MainWindow(QMainWindow):
     def export_point_cloud(self, path: str | Path) -> Path | None:
         return self.exports.export_point_cloud(path)
 
+    def busy_threads(self) -> bool:
+        """Whether a worker or export thread is still running (after closing: a call that can't be interrupted)."""
+        job = self.exports.export_job
+        return self.worker.thread.isRunning() or (job is not None and job.thread.isRunning())
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Stop playback, cancel an export between files and ask the worker to stop; wait at most a second."""
         self.timeline.play_button.setChecked(False)
-        self.exports.shutdown()
-        self.worker.stop()
+        self.exports.shutdown(timeout_ms=500)
+        self.worker.stop(timeout_ms=500)
         super().closeEvent(event)

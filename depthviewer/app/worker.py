@@ -22,6 +22,25 @@ if TYPE_CHECKING:
     from depthviewer.sequence_pipeline import SequenceResult
 
 
+_RUNNING: set = set()
+
+
+def keep_until_finished(owner: QObject, thread: QThread) -> None:
+    """Keep `owner` (and so its QThread) alive until the thread ends: a QThread destroyed while it runs aborts
+    the process, and the window that owned it may be gone before a long computation returns."""
+    _RUNNING.add(owner)
+    thread.finished.connect(lambda: _RUNNING.discard(owner))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A message for an unexpected failure; running out of (GPU) memory gets advice instead of a type name."""
+    text = str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return (f"out of memory ({text.splitlines()[0] if text else type(exc).__name__}); try a smaller "
+                "num_disparities or image, or the CPU (Backend dock)")
+    return f"{type(exc).__name__}: {text}"
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     """Which backend with which parameters: the worker creates each once and keeps it (models load once)."""
@@ -113,7 +132,7 @@ class FrameWorker(QObject):
             return
         except Exception as exc:  # a backend bug must not kill the worker thread; show it and go on
             traceback.print_exc()
-            self.failed.emit(generation, index, f"{type(exc).__name__}: {exc}")
+            self.failed.emit(generation, index, describe_failure(exc))
             return
         self.frames_computed += 1
         self.finished.emit(generation, index, output)
@@ -214,10 +233,15 @@ class WorkerThread(QObject):
         self._request_catalogue.emit()
 
     def stop(self, timeout_ms: int = 5000) -> None:
-        """Stop after the current frame; called when the window closes (idempotent)."""
+        """Stop after the current frame; called when the window closes (idempotent).
+
+        Waits at most `timeout_ms`; a frame still computing then finishes on its own, its result unused.
+        """
         self.worker.note_generation(1 << 62)  # everything still queued becomes stale
         try:
             self.thread.quit()
-            self.thread.wait(timeout_ms)
+            if not self.thread.wait(timeout_ms):
+                self.setParent(None)
+                keep_until_finished(self, self.thread)
         except RuntimeError:  # the C++ thread object is already gone
             pass
