@@ -13,6 +13,7 @@ KITTI odometry or raw, EuRoC, ScanNet-style); see depthviewer/cli_sequences.py f
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -57,6 +58,9 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
         help="backend parameter, repeatable, e.g. --set num_disparities=96 --set block_size=3",
     )
     parser.add_argument("--frames", metavar="N|A:B", help="only these frames (0-based; A:B excludes B)")
+    parser.add_argument("--device", default="auto",
+                        help="where torch runs the backend and the analysis: auto (CUDA, then MPS, else CPU), cpu, "
+                             "cuda, cuda:N, mps")
     add_model_options(parser)
 
 
@@ -188,12 +192,22 @@ def _create_backend(args: argparse.Namespace):
     params = _backend_params(args.params)
     if needs_model(args.backend):
         params.update(network_params(args))
-    return create_backend(args.backend, **params)
+    return create_backend(args.backend, **params, **device_param(args))
+
+
+def device_param(args: argparse.Namespace) -> dict[str, object]:
+    """`device=` for backends that run on torch; a classical backend (sgbm) runs where it runs."""
+    from depthviewer.backends import backend_class
+
+    if getattr(args, "device", "auto") in (None, "auto"):
+        return {}
+    accepts = "device" in inspect.signature(backend_class(args.backend).__init__).parameters
+    return {"device": args.device} if accepts else {}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from depthviewer.cli_sequences import eval_sequence
-    from depthviewer.compute.device import default_device
+    from depthviewer.compute.device import resolve_device
     from depthviewer.pipeline import process_frame
 
     source = open_source(args)
@@ -210,7 +224,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         report = eval_sequence(args, source, report_frame)
     else:
         backend = _create_backend(args)
-        device = default_device()
+        device = resolve_device(args.device)
         for index in frame_indices(args, len(source)):
             result = process_frame(source, index, backend, device=device)
             report_frame(source.names[index], result.analysis.metrics)
@@ -224,7 +238,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from depthviewer.compute.device import default_device
+    from depthviewer.compute.device import resolve_device
     from depthviewer.exporting import NEEDS_CALIBRATION, export_frame
     from depthviewer.pipeline import process_frame
 
@@ -244,7 +258,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise CalibrationError(f"cannot export metric {', '.join(metric)}: {source.calibration_note}", source.root)
     backend = _create_backend(args)
     _make_output_folder(args.out)
-    device = default_device()
+    device = resolve_device(args.device)
     for index in frame_indices(args, len(source)):
         result = process_frame(source, index, backend, device=device)
         for target in export_frame(result, args.out, formats, backend_name=backend.name):

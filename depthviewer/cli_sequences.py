@@ -84,12 +84,12 @@ def sequence_setup(args: argparse.Namespace):
     from depthviewer.backends import backend_kind, create_backend
     from depthviewer.sequence_pipeline import SequenceBackends, SequenceOptions
 
-    from depthviewer.cli import _backend_params
+    from depthviewer.cli import _backend_params, device_param
 
     backends = SequenceBackends()
     depth = args.depth
     kind = backend_kind(args.backend)
-    params = _backend_params(args.params)
+    params = _backend_params(args.params) | device_param(args)
     if kind == "monocular":
         backends.network = create_backend(args.backend, **params, **network_params(args))
     elif kind == "multi-view":
@@ -104,11 +104,11 @@ def sequence_setup(args: argparse.Namespace):
 
 def eval_sequence(args: argparse.Namespace, source, report_frame) -> dict:
     """Run every frame of a sequence; `report_frame(name, metrics)` is called as each finishes."""
-    from depthviewer.compute.device import default_device
+    from depthviewer.compute.device import resolve_device
     from depthviewer.sequence_pipeline import process_sequence_frame
 
     options, backends = sequence_setup(args)
-    device = default_device()
+    device = resolve_device(args.device)
     labels, devices = set(), set()
     for index in frame_indices(args, len(source)):
         name = source.names[index]
@@ -122,7 +122,7 @@ def eval_sequence(args: argparse.Namespace, source, report_frame) -> dict:
 
 def export_sequence(args: argparse.Namespace, source, formats: list[str]) -> None:
     """Write each frame's depth (NPY, KITTI depth PNG) or point cloud (PLY) in the camera frame."""
-    from depthviewer.compute.device import default_device
+    from depthviewer.compute.device import resolve_device
     from depthviewer.compute.geometry import depth_to_points
     from depthviewer.io.atomic import atomic_write
     from depthviewer.io.kitti_png import write_kitti_depth
@@ -135,7 +135,7 @@ def export_sequence(args: argparse.Namespace, source, formats: list[str]) -> Non
         raise DepthViewerError(f"a sequence exports depth and point clouds ({', '.join(SEQUENCE_EXPORTS)}), "
                                f"not {', '.join(unsupported)}")
     options, backends = sequence_setup(args)
-    device = default_device()
+    device = resolve_device(args.device)
     if args.accumulate:
         _export_accumulated(args, source, formats, options, backends, device)
         return

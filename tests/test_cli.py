@@ -157,3 +157,24 @@ class TestExportFormats:
     def test_unknown_format(self, capsys, kitti2015_dir, tmp_path):
         code, _, err = run(capsys, "export", str(kitti2015_dir), "--out", str(tmp_path), "--format", "obj")
         assert code == 2 and "obj" in err and "ply" in err
+
+
+class TestDevice:
+    def test_cpu_is_accepted_and_reported(self, capsys, kitti2015_dir):
+        code, out, _ = run(capsys, "eval", str(kitti2015_dir), "--json", "--device", "cpu", "--backend", "torch-sgm",
+                           "--set", "num_disparities=64")
+        assert code == 0
+        report = json.loads(out)
+        assert report["device"] == "cpu" and report["analysis_device"] == "cpu"
+
+    def test_a_missing_gpu_is_a_clear_error(self, capsys, kitti2015_dir):
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+        code, _, err = run(capsys, "eval", str(kitti2015_dir), "--device", "cuda")
+        assert code == 2 and "no CUDA GPU" in err
+
+    def test_unknown_device(self, capsys, kitti2015_dir):
+        code, _, err = run(capsys, "eval", str(kitti2015_dir), "--device", "tpu")
+        assert code == 2 and "unknown device" in err

@@ -129,3 +129,13 @@ def test_accumulated_cloud_in_the_world_frame(capsys, shared_data, tmp_path):
     assert len(points) > 1.5 * np.isfinite(one).sum()  # two frames' worth
     # EuRoC's world is the Vicon room: the MAV starts about 1 m up, looking at walls 1-10 m away.
     assert 0.5 < np.linalg.norm(np.median(points, axis=0)) < 12
+
+
+def test_euroc_stereo_depth_is_plausible(capsys, shared_data, tmp_path):
+    """After rectification, SGBM on the EuRoC pair sees the Vicon room's walls 1-10 m away."""
+    code, _, err = run(capsys, "export", str(shared_data / "euroc_V1_01_easy_micro"), "--frames", "0",
+                       "--out", str(tmp_path), "--format", "npy")
+    assert code == 0, err
+    depth = np.load(next(tmp_path.glob("*.npy")))
+    assert depth.shape == (480, 752) and np.isfinite(depth).mean() > 0.5
+    assert 1.0 < np.nanmedian(depth) < 10.0
