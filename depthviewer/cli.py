@@ -13,7 +13,6 @@ KITTI odometry or raw, EuRoC, ScanNet-style); see depthviewer/cli_sequences.py f
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import sys
@@ -127,6 +126,10 @@ def open_source(args: argparse.Namespace):
         try:
             return open_sequence_from_args(args)
         except InputError as sequence_error:
+            from depthviewer.io.sequences import detect_layout
+
+            if detect_layout(args.path) is not None:
+                raise  # PATH is a sequence, with a problem (a truncated video, a short poses file): only that matters
             raise InputError(f"neither a stereo folder ({stereo_error.reason}) nor a sequence "
                              f"({sequence_error.reason})", args.path) from sequence_error
 
@@ -197,12 +200,11 @@ def _create_backend(args: argparse.Namespace):
 
 def device_param(args: argparse.Namespace) -> dict[str, object]:
     """`device=` for backends that run on torch; a classical backend (sgbm) runs where it runs."""
-    from depthviewer.backends import backend_class
+    from depthviewer.backends import accepts_device
 
     if getattr(args, "device", "auto") in (None, "auto"):
         return {}
-    accepts = "device" in inspect.signature(backend_class(args.backend).__init__).parameters
-    return {"device": args.device} if accepts else {}
+    return {"device": args.device} if accepts_device(args.backend) else {}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -288,7 +290,7 @@ def _run_app(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="depthviewer", description="Open the depthviewer app.",
                                      epilog="Commands: " + ", ".join(COMMANDS) + " (depthviewer COMMAND --help)")
     parser.add_argument("path", nargs="?", type=Path, default=None, help="stereo folder (default: the bundled sample)")
-    parser.add_argument("--backend", default="sgbm")
+    parser.add_argument("--backend", default=None, help="depth backend (default: the last one used, else sgbm)")
     args = parser.parse_args(argv)
     from depthviewer.app import run_app
 

@@ -9,8 +9,6 @@ import numpy as np
 
 from depthviewer.errors import DepthViewerError
 
-SEQUENCE_EXPORTS = ("ply", "ply-ascii", "npy", "depth-png")
-
 
 def add_sequence_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
@@ -123,16 +121,12 @@ def eval_sequence(args: argparse.Namespace, source, report_frame) -> dict:
 def export_sequence(args: argparse.Namespace, source, formats: list[str]) -> None:
     """Write each frame's depth (NPY, KITTI depth PNG) or point cloud (PLY) in the camera frame."""
     from depthviewer.compute.device import resolve_device
-    from depthviewer.compute.geometry import depth_to_points
-    from depthviewer.io.atomic import atomic_write
-    from depthviewer.io.kitti_png import write_kitti_depth
-    from depthviewer.io.ply import write_ply
-    from depthviewer.pipeline import CAMERA_FRAME_NOTE
+    from depthviewer.exporting import SEQUENCE_FORMATS, export_sequence_frame
     from depthviewer.sequence_pipeline import process_sequence_frame
 
-    unsupported = [f for f in formats if f not in SEQUENCE_EXPORTS]
-    if unsupported:
-        raise DepthViewerError(f"a sequence exports depth and point clouds ({', '.join(SEQUENCE_EXPORTS)}), "
+    unsupported = [f for f in formats if f not in SEQUENCE_FORMATS]
+    if unsupported:  # before any frame is computed
+        raise DepthViewerError(f"a sequence exports depth and point clouds ({', '.join(SEQUENCE_FORMATS)}), "
                                f"not {', '.join(unsupported)}")
     options, backends = sequence_setup(args)
     device = resolve_device(args.device)
@@ -140,24 +134,8 @@ def export_sequence(args: argparse.Namespace, source, formats: list[str]) -> Non
         _export_accumulated(args, source, formats, options, backends, device)
         return
     for index in frame_indices(args, len(source)):
-        name = source.names[index]
         result = process_sequence_frame(source, index, options, backends, device=device)
-        depth, stem = result.depth.depth_m, Path(name).stem
-        for fmt in formats:
-            if fmt in ("ply", "ply-ascii"):
-                target = args.out / (f"{stem}.ply" if fmt == "ply" else f"{stem}_ascii.ply")
-                points, colours = depth_to_points(depth, result.frame.K, result.frame.image_rgb)
-                scale_note = "" if result.depth.metric else " (depth up to scale)"
-                write_ply(target, points, colours, binary=fmt == "ply",
-                          comments=[CAMERA_FRAME_NOTE.replace("left camera", "camera") + scale_note,
-                                    f"source: {result.frame.path}", f"depth: {result.depth.backend}"])
-            elif fmt == "npy":
-                target = args.out / f"{stem}.npy"
-                with atomic_write(target) as handle:
-                    np.save(handle, depth.astype(np.float32))
-            else:
-                target = args.out / f"{stem}_depth.png"
-                write_kitti_depth(target, depth)
+        for target in export_sequence_frame(result, args.out, formats):
             print(target, flush=True)
 
 

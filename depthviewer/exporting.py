@@ -96,3 +96,37 @@ def export_frame(result: FrameResult, out_dir: Path, formats: Iterable[str], bac
             _write_png(target, colourise_disparity(disparity))
         written.append(target)
     return written
+
+
+SEQUENCE_FORMATS = ("ply", "ply-ascii", "npy", "depth-png")
+
+
+def export_sequence_frame(result, out_dir: Path, formats: Iterable[str]) -> list[Path]:
+    """Write a sequence frame's depth (NPY, KITTI depth PNG) or point cloud (PLY, its camera frame)."""
+    from depthviewer.compute.geometry import depth_to_points
+
+    formats = list(formats)
+    unsupported = [f for f in formats if f not in SEQUENCE_FORMATS]
+    if unsupported:
+        raise InputError(f"a sequence exports depth and point clouds ({', '.join(SEQUENCE_FORMATS)}), "
+                         f"not {', '.join(unsupported)}")
+    frame, depth = result.frame, result.depth.depth_m
+    stem = Path(frame.name).stem
+    written = []
+    for fmt in formats:
+        if fmt in ("ply", "ply-ascii"):
+            target = out_dir / (f"{stem}.ply" if fmt == "ply" else f"{stem}_ascii.ply")
+            points, colours = depth_to_points(depth, frame.K, frame.image_rgb)
+            scale_note = "" if result.depth.metric else " (depth up to scale)"
+            write_ply(target, points, colours, binary=fmt == "ply",
+                      comments=[CAMERA_FRAME_NOTE.replace("left camera", "camera") + scale_note,
+                                f"source: {frame.path}", f"depth: {result.depth.backend}"])
+        elif fmt == "npy":
+            target = out_dir / f"{stem}.npy"
+            with atomic_write(target) as handle:
+                np.save(handle, depth.astype(np.float32))
+        else:
+            target = out_dir / f"{stem}_depth.png"
+            write_kitti_depth(target, depth)
+        written.append(target)
+    return written

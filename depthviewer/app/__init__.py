@@ -14,7 +14,7 @@ if "triton" not in sys.modules:
     sys.modules["triton"] = None  # type: ignore[assignment]
 
 
-def run_app(path: Path | None, backend: str = "sgbm") -> int:
+def run_app(path: Path | None, backend: str | None = None) -> int:
     """Open the main window on `path` (a stereo folder) and run the event loop until it closes."""
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication

@@ -58,13 +58,13 @@ def _editor(field: dataclasses.Field) -> tuple[QWidget, Callable[[], object], Ca
 class BackendPanel(QWidget):
     """Emits `changed(spec_a, spec_b)` when the user applies; spec_b is None without A/B comparison.
 
-    `catalogue` maps backend name -> (kind, parameter dataclass or None, needs a model file).
+    `catalogue` maps backend name -> (kind, parameter dataclass or None, needs a model file, takes a device).
     """
 
     changed = Signal(object, object)
     sequence_changed = Signal(str, str)  # depth method, pose method
 
-    def __init__(self, catalogue: dict[str, tuple[str, type | None, bool]], parent: QWidget | None = None) -> None:
+    def __init__(self, catalogue: dict[str, tuple[str, type | None, bool, bool]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.catalogue = catalogue
         layout = QVBoxLayout(self)
@@ -84,6 +84,10 @@ class BackendPanel(QWidget):
         model_row.addWidget(browse)
         self.model_widgets = (self.model, browse)
         layout.addLayout(model_row)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.setToolTip("Where a torch backend runs (auto: CUDA, then MPS, else the CPU); sgbm runs on the CPU")
+        layout.addWidget(self.device)
         self.form = QFormLayout()
         layout.addLayout(self.form)
         self.compare = QComboBox()
@@ -116,8 +120,9 @@ class BackendPanel(QWidget):
         while self.form.rowCount():
             self.form.removeRow(0)
         self._editors.clear()
-        kind, params_type, needs_model = self.catalogue.get(name, ("", None, False))
+        kind, params_type, needs_model, takes_device = self.catalogue.get(name, ("", None, False, False))
         self.kind.setText(f"kind: {kind}")
+        self.device.setEnabled(takes_device)
         for widget in self.model_widgets:
             widget.setVisible(needs_model)
         for field in parameter_fields(params_type):
@@ -136,6 +141,8 @@ class BackendPanel(QWidget):
         params = [(key, get()) for key, (get, _, default) in self._editors.items() if get() != default]
         if self.catalogue[name][2] and self.model.text():
             params.insert(0, ("model", self.model.text()))
+        if self.catalogue[name][3] and self.device.currentText() != "auto":
+            params.append(("device", self.device.currentText()))
         return BackendSpec(name, tuple(params))
 
     def spec_b(self) -> BackendSpec | None:
@@ -149,6 +156,8 @@ class BackendPanel(QWidget):
         for key, value in spec.params:
             if key == "model":
                 self.model.setText(str(value))
+            elif key == "device":
+                self.device.setCurrentText(str(value))
             elif key in self._editors:
                 self._editors[key][1](value)
 

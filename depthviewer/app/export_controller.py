@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QBuffer, QIODevice, QObject
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 
-from depthviewer.app.export_job import ExportDialog, ExportJob
+from depthviewer.app.export_job import SEQUENCE_FORMATS, ExportDialog, ExportJob
 from depthviewer.app.worker import keep_until_finished
 from depthviewer.errors import DepthViewerError
 from depthviewer.io.atomic import atomic_write
@@ -66,8 +66,10 @@ class ExportController(QObject):
     def choose_frames(self) -> None:
         if self.window.source is None:
             return
-        dialog = ExportDialog(len(self.window.source), max(self.window.timeline.index, 0),
-                              self.window.source.calibration_for(0) is not None, self.window)
+        stereo = self.window.mode == "stereo"
+        has_calibration = self.window.source.calibration_for(0) is not None if stereo else True
+        dialog = ExportDialog(len(self.window.source), max(self.window.timeline.index, 0), has_calibration,
+                              self.window, allowed=None if stereo else SEQUENCE_FORMATS)
         if not dialog.exec():
             return
         out_dir = Path(dialog.folder.text())
@@ -81,7 +83,8 @@ class ExportController(QObject):
         """Compute and write `indices` in `formats` in the background, with progress and cancel."""
         if self.window.source is None or (self.export_job is not None and self.export_job.thread.isRunning()):
             return None
-        job = ExportJob(self.window.source, indices, self.window.backend, formats, Path(out_dir))
+        options = None if self.window.mode == "stereo" else self.window.sequence_options
+        job = ExportJob(self.window.source, indices, self.window.backend, formats, Path(out_dir), options)
         job.progress.connect(self._on_export_progress)
         job.done.connect(self._on_export_done)
         self.export_job = job

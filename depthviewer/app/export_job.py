@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
 from depthviewer.app.worker import BackendSpec
 from depthviewer.errors import DepthViewerError
 
-# Shown in the dialog; kept in step with depthviewer.exporting.FORMATS by a test.
+# Shown in the dialog; kept in step with depthviewer.exporting's FORMATS and SEQUENCE_FORMATS by a test
+# (importing that module here would load torch at start-up).
+SEQUENCE_FORMATS = ("ply", "ply-ascii", "npy", "depth-png")
 FORMAT_LABELS = {
     "ply": "Point cloud, binary PLY",
     "ply-ascii": "Point cloud, ASCII PLY",
@@ -46,9 +48,11 @@ class ExportJob(QObject):
     progress = Signal(int, int, str)  # frames done, frames in all, last file written
     done = Signal(str, str)  # status ("finished", "cancelled", "failed"), message
 
-    def __init__(self, source, indices: list[int], spec: BackendSpec, formats: list[str], out_dir: Path) -> None:
+    def __init__(self, source, indices: list[int], spec: BackendSpec, formats: list[str], out_dir: Path,
+                 sequence_options=None) -> None:
         super().__init__()
         self.source, self.indices, self.spec = source, list(indices), spec
+        self.sequence_options = sequence_options  # None: a stereo folder
         self.formats, self.out_dir = list(formats), Path(out_dir)
         self.cancelled = False
         self.written: list[Path] = []
@@ -68,18 +72,16 @@ class ExportJob(QObject):
         try:
             from depthviewer.backends import create_backend
             from depthviewer.compute.device import default_device
-            from depthviewer.exporting import export_frame
-            from depthviewer.pipeline import process_frame
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
             backend = create_backend(self.spec.name, **dict(self.spec.params))
             device = default_device()
+            write = self._frame_writer(backend, device)
             for done, index in enumerate(self.indices):
                 if self.cancelled:
                     status = "cancelled"
                     break
-                result = process_frame(self.source, index, backend, device=device)
-                paths = export_frame(result, self.out_dir, self.formats, backend_name=self.spec.label)
+                paths = write(index)
                 self.written.extend(paths)
                 self.progress.emit(done + 1, len(self.indices), str(paths[-1]) if paths else "")
             else:
@@ -94,11 +96,31 @@ class ExportJob(QObject):
         self.done.emit(status, message)
         self.thread.quit()
 
+    def _frame_writer(self, backend, device):
+        """index -> files written, for a stereo folder or a sequence."""
+        if self.sequence_options is None:
+            from depthviewer.exporting import export_frame
+            from depthviewer.pipeline import process_frame
+
+            return lambda index: export_frame(process_frame(self.source, index, backend, device=device),
+                                              self.out_dir, self.formats, backend_name=self.spec.label)
+        from depthviewer.exporting import export_sequence_frame
+        from depthviewer.sequence_pipeline import SequenceBackends, process_sequence_frame
+
+        kind = getattr(backend, "kind", "stereo")
+        backends = SequenceBackends(stereo=backend if kind == "stereo" else None,
+                                    multiview=backend if kind == "multi-view" else None,
+                                    network=backend if kind == "monocular" else None)
+        return lambda index: export_sequence_frame(
+            process_sequence_frame(self.source, index, self.sequence_options, backends, device=device),
+            self.out_dir, self.formats)
+
 
 class ExportDialog(QDialog):
     """Where to, which frames, which formats; and optionally a screenshot of the panel grid."""
 
-    def __init__(self, frame_count: int, current: int, has_calibration: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, frame_count: int, current: int, has_calibration: bool, parent: QWidget | None = None,
+                 allowed: tuple[str, ...] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export")
         layout = QVBoxLayout(self)
@@ -132,6 +154,10 @@ class ExportDialog(QDialog):
             if key in ("ply", "ply-ascii", "npy", "depth-png") and not has_calibration:
                 box.setEnabled(False)
                 box.setToolTip("Needs a calibration (Calibration > Set calibration…)")
+            if allowed is not None and key not in allowed:
+                box.setEnabled(False)
+                box.setChecked(False)
+                box.setToolTip("A sequence exports depth and point clouds")
             self.format_boxes[key] = box
             grid.addWidget(box, i // 2, i % 2)
         layout.addLayout(grid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from depthviewer.app.calibration_dialog import CalibrationDialog
 from depthviewer.app.cost_inspector import CostInspector
 from depthviewer.app.export_controller import ExportController
 from depthviewer.app.metrics_plot import MetricsPlot
+from depthviewer.app.open_dialog import OpenSequenceDialog
 from depthviewer.app.panel_grid import PanelGrid
 from depthviewer.app.panels import DEFAULT_MONO_LAYOUT, DEFAULT_STEREO_LAYOUT, MONO_PANELS, STEREO_PANELS
 from depthviewer.app.point_cloud import PointCloudView
@@ -29,6 +31,7 @@ from depthviewer.sources import is_stereo, open_any
 from depthviewer.types import StereoCalibration
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "kitti2015_stereo"
+SEQUENCE_SAMPLE_DIR = SAMPLE_DIR.parent / "kitti_odometry_00_seq"
 MAX_RECENT = 8
 POSE_SCALE_TOLERANCE = 0.1
 PERCENT_KEYS = ("d1_all", "d1_est", "bad2", "density", "bad0.5", "bad1", "bad4")
@@ -53,12 +56,12 @@ def _banner(style: str) -> QLabel:
 class MainWindow(QMainWindow):
     """Opens a stereo folder and keeps every panel, dock and readout in step with the current frame."""
 
-    def __init__(self, backend: str | BackendSpec = "sgbm", settings: QSettings | None = None) -> None:
+    def __init__(self, backend: str | BackendSpec | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("depthviewer")
         self.resize(1600, 950)
         self.settings = settings or QSettings("depthviewer", "depthviewer")
-        self.backend = BackendSpec(backend) if isinstance(backend, str) else backend
+        self.backend = BackendSpec(backend) if isinstance(backend, str) else backend or self._saved_backend()
         self.backend_b: BackendSpec | None = None
         self.backend_device = "…"
         self.analysis_device = "starting"
@@ -137,8 +140,12 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open stereo folder…", self._choose_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &video or sequence with poses…", self._choose_sequence,
+                     QKeySequence("Ctrl+Shift+O"))
         self.recent_menu = file_menu.addMenu("Open &recent")
-        self._action(file_menu, "Open &sample", lambda: self.open_path(SAMPLE_DIR))
+        samples = file_menu.addMenu("Open &sample")
+        self._action(samples, "KITTI 2015 stereo pair", lambda: self.open_path(SAMPLE_DIR))
+        self._action(samples, "KITTI odometry sequence (6 frames, poses)", lambda: self.open_path(SEQUENCE_SAMPLE_DIR))
         self.export_action = self._action(file_menu, "&Export point cloud (PLY)…", self.exports.choose_point_cloud,
                                           QKeySequence("Ctrl+E"))
         self.export_action.setEnabled(False)
@@ -174,6 +181,14 @@ class MainWindow(QMainWindow):
         self.backend_dock.hide()
         self.view_menu.addAction(self.backend_dock.toggleViewAction())
 
+    def _saved_backend(self) -> BackendSpec:
+        """The backend of the last session (QSettings), else sgbm."""
+        try:
+            saved = json.loads(str(self.settings.value("backend", "")))
+            return BackendSpec(str(saved["name"]), tuple((str(k), v) for k, v in saved["params"]))
+        except (ValueError, KeyError, TypeError):
+            return BackendSpec("sgbm")
+
     def set_sequence_options(self, depth: str, pose: str) -> None:
         """How sequence frames get depth and ego-motion (stereo/plane-sweep/network; file/estimated/network)."""
         self.sequence_options = dataclasses.replace(self.sequence_options, depth=depth, pose=pose)
@@ -184,7 +199,7 @@ class MainWindow(QMainWindow):
         """Compute with backend `spec` (and `spec_b` for the A−B panels) from now on; recompute this frame."""
         self.backend, self.backend_b = spec, spec_b
         self.backend_device = "…"
-        self.settings.setValue("backend", spec.name)
+        self.settings.setValue("backend", json.dumps({"name": spec.name, "params": [list(p) for p in spec.params]}))
         self.statusBar().showMessage(self.status_text())
         if self.source is not None:
             self.request_frame(max(self.timeline.index, 0))
@@ -477,6 +492,11 @@ class MainWindow(QMainWindow):
         index = max(self.timeline.index, 0)
         if self.open_path(self.source.root, calibration=calibration) and index:
             self.timeline.set_index(index)
+
+    def _choose_sequence(self) -> None:
+        dialog = OpenSequenceDialog(self)
+        if dialog.exec() and dialog.path.text():
+            self.open_path(dialog.path.text(), **dialog.arguments())
 
     def _choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open stereo folder")

@@ -28,8 +28,19 @@ _RUNNING: set = set()
 def keep_until_finished(owner: QObject, thread: QThread) -> None:
     """Keep `owner` (and so its QThread) alive until the thread ends: a QThread destroyed while it runs aborts
     the process, and the window that owned it may be gone before a long computation returns."""
-    _RUNNING.add(owner)
-    thread.finished.connect(lambda: _RUNNING.discard(owner))
+    _RUNNING.add((owner, thread))
+    thread.finished.connect(lambda: _RUNNING.discard((owner, thread)))
+
+
+@atexit.register
+def _wait_for_running_threads(timeout_ms: int = 60_000) -> None:
+    """At interpreter exit, let threads whose window is gone finish what they compute (the app itself exits
+    without waiting, see run_app): tearing Python down under a running torch call prints errors or crashes."""
+    for _, thread in list(_RUNNING):
+        try:
+            thread.wait(timeout_ms)
+        except RuntimeError:
+            pass
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ that backend is used, so listing names (and starting the app) stays fast.
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from depthviewer.backends.base import MonocularBackend, MultiViewBackend, StereoBackend
 from depthviewer.errors import BackendError
@@ -63,11 +64,17 @@ def backend_info(name: str) -> tuple[str, str]:
     return backend_kind(name), factory().device
 
 
-def backend_catalogue() -> dict[str, tuple[str, type | None, bool]]:
-    """name -> (kind, parameter dataclass or None, needs a model file), for the app's backend dock."""
-    return {name: (entry[2], getattr(backend_class(name), "params_type", None), entry[3])
+def accepts_device(name: str) -> bool:
+    """Whether backend `name` runs on torch and takes a `device=` argument (sgbm runs where OpenCV runs)."""
+    return "device" in inspect.signature(backend_class(name).__init__).parameters
+
+
+def backend_catalogue() -> dict[str, tuple[str, type | None, bool, bool]]:
+    """name -> (kind, parameter dataclass or None, needs a model file, takes a device), for the app's dock."""
+    return {name: (entry[2], getattr(backend_class(name), "params_type", None), entry[3], accepts_device(name))
             for name, entry in _REGISTRY.items()}
 
 
-__all__ = ["MonocularBackend", "MultiViewBackend", "StereoBackend", "backend_catalogue", "backend_class",
+__all__ = ["MonocularBackend", "MultiViewBackend", "StereoBackend", "accepts_device", "backend_catalogue",
+           "backend_class",
            "backend_info", "backend_kind", "backend_names", "create_backend", "needs_model"]

@@ -30,6 +30,11 @@ def window(qtbot, settings):
     qtbot.waitExposed(win)
     yield win
     win.close()
+    # Closing waits at most half a second; a frame still computing then finishes on its own. Let it, so the
+    # next test (or the interpreter's exit) doesn't race a thread that is still importing or computing.
+    win.worker.thread.wait(120_000)
+    if win.exports.export_job is not None:
+        win.exports.export_job.thread.wait(120_000)
 
 
 def wait_for_frame(qtbot, win: MainWindow, index: int, timeout: int = 30_000) -> None:

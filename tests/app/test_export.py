@@ -13,7 +13,10 @@ from tests.app.conftest import wait_for_frame
 
 
 def test_dialog_offers_every_format_and_keeps_metric_ones_for_calibrated_data(qtbot):
-    assert set(FORMAT_LABELS) == set(FORMATS)
+    from depthviewer.app.export_job import SEQUENCE_FORMATS as APP_SEQUENCE_FORMATS
+    from depthviewer.exporting import SEQUENCE_FORMATS
+
+    assert set(FORMAT_LABELS) == set(FORMATS) and APP_SEQUENCE_FORMATS == SEQUENCE_FORMATS
     dialog = ExportDialog(frame_count=10, current=4, has_calibration=False)
     qtbot.addWidget(dialog)
     assert not dialog.format_boxes["ply"].isEnabled() and dialog.format_boxes["pfm"].isEnabled()
@@ -105,3 +108,15 @@ def test_backend_dock_switches_backend_and_ab_panels_appear(qtbot, window, three
     lo, hi = cell.levels
     assert lo == -hi  # a symmetric range for a difference
     assert "block_size=5" in window.statusBar().currentMessage()
+
+
+def test_export_frames_of_a_sequence(qtbot, window, shared_data, tmp_path):
+    window.open_path(shared_data / "euroc_V1_01_easy_micro")
+    wait_for_frame(qtbot, window, 0, timeout=120_000)
+    job = window.exports.start_export(tmp_path, [0, 1], ["npy", "ply"])
+    with qtbot.waitSignal(job.done, timeout=300_000) as blocker:
+        pass
+    assert blocker.args[0] == "finished", blocker.args[1]
+    depths = sorted(tmp_path.glob("*.npy"))
+    assert len(depths) == 2 and len(list(tmp_path.glob("*.ply"))) == 2
+    assert 1.0 < np.nanmedian(np.load(depths[0])) < 10.0

@@ -152,3 +152,13 @@ def test_dropping_a_folder_opens_it_and_it_becomes_recent(qtbot, window, three_f
     assert window.source.root == three_frame_folder
     assert window.recent_paths()[0] == str(three_frame_folder.resolve())
     assert window.recent_menu.actions()[0].text() == str(three_frame_folder.resolve())
+
+
+def test_the_backend_and_its_parameters_are_remembered(qtbot, window, settings):
+    from depthviewer.app.worker import BackendSpec
+
+    window.set_backends(BackendSpec("sgbm", (("block_size", 5),)))
+    settings.sync()
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    assert again.backend == BackendSpec("sgbm", (("block_size", 5),))

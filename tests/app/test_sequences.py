@@ -63,3 +63,33 @@ def test_point_clouds_of_several_frames_accumulate_with_the_poses(qtbot, window,
     # the two clouds' medians agree within a few centimetres (the MAV barely moves in 50 ms).
     moved = merged[single:]
     assert np.linalg.norm(np.median(moved, axis=0) - np.median(merged[:single], axis=0)) < 0.1
+
+
+def test_both_bundled_samples_are_offered(qtbot, window):
+    file_menu = window.menuBar().actions()[0].menu()
+    samples = next(a.menu() for a in file_menu.actions() if a.text() == "Open &sample")
+    names = [a.text() for a in samples.actions()]
+    assert names == ["KITTI 2015 stereo pair", "KITTI odometry sequence (6 frames, poses)"]
+    samples.actions()[1].trigger()
+    assert window.mode == "sequence" and len(window.source) == 6
+
+
+def test_a_video_opened_with_its_poses_and_intrinsics(qtbot, window, shared_data, tmp_path):
+    import cv2
+
+    from depthviewer.app.open_dialog import OpenSequenceDialog
+
+    odometry = shared_data / "kitti_odometry_00_seq"
+    video = tmp_path / "drive.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1241, 376))
+    for i in range(3):
+        writer.write(cv2.imread(str(odometry / "image_0" / f"{i:06d}.png")))
+    writer.release()
+    dialog = OpenSequenceDialog(window)
+    qtbot.addWidget(dialog)
+    dialog.path.setText(str(video))
+    dialog.poses.setText(str(odometry / "poses_00_frames000000-000005.txt"))
+    dialog.intrinsics.setText(str(odometry / "calib_compiled_seq00.txt"))
+    assert window.open_path(dialog.path.text(), **dialog.arguments())
+    assert window.mode == "sequence" and window.source.has_poses and len(window.source) == 3
+    assert "video" in window.windowTitle()
