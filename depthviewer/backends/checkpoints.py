@@ -20,6 +20,7 @@ import io
 import json
 import pickle
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -39,6 +40,16 @@ _MAX_LISTED = 5
 def _few(names: list[str]) -> str:
     shown = ", ".join(names[:_MAX_LISTED])
     return shown + (f", ... ({len(names)} in all)" if len(names) > _MAX_LISTED else "")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (terminal colour codes removed), or its type's name when the
+    message is empty (EOFError())."""
+    lines = _ANSI.sub("", str(exc)).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def require_file(path: str | Path, what: str) -> Path:
@@ -62,6 +73,13 @@ def _read_archive(path: Path, what: str) -> io.BytesIO:
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
 
 
+_PICKLE_PROTOCOLS = frozenset(bytes([protocol]) for protocol in range(2, 6))
+# The reason in torch's weights_only message: "WeightsUnpickler error: Unsupported global: GLOBAL exec was not an
+# allowed global by default. ..." -> "Unsupported global: GLOBAL exec"; "... error: \n\nUnsupported operand 103".
+_WEIGHTS_ONLY_REASON = re.compile(r"WeightsUnpickler error:\s*(.+?)(?: was not an allowed global|\.\s|$)",
+                                  re.MULTILINE)
+
+
 def load_state_dict_file(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a plain state dict saved with `torch.save`, refusing anything that would run code.
 
@@ -70,17 +88,31 @@ def load_state_dict_file(path: str | Path, map_location: str | torch.device = "c
     other than tensors, or is not a dict with string keys.
     """
     path = require_file(path, "checkpoint")
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    if not head:
+        raise InputError("not a PyTorch checkpoint (the file is empty)", path)
+    # A binary pickle starts with PROTO (0x80) and its protocol; the text protocols 0 and 1 torch.save never used.
+    if not zipfile.is_zipfile(path) and not (head[:1] == b"\x80" and head[1:2] in _PICKLE_PROTOCOLS):
+        raise InputError("not a PyTorch checkpoint: torch.save writes a zip archive (or, before PyTorch 1.6, a "
+                         "binary pickle), and this file is neither", path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)  # noise about a bad file
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = _WEIGHTS_ONLY_REASON.search(str(exc))
+        reason = found.group(1) if found else first_line(exc)
+        if "global" not in reason.lower():
+            raise InputError(f"not a PyTorch checkpoint (a damaged pickle: {reason})", path) from None
         # weights_only refuses every global outside torch's allowlist: this is where a malicious pickle stops.
         raise InputError(
             "refused to load: the checkpoint holds Python objects other than tensors, and unpickling them "
-            f"could run code ({str(exc).splitlines()[0]})",
+            f"could run code ({reason})",
             path,
         ) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a file that is not a checkpoint
-        raise InputError(f"not a PyTorch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})", path) from None
+        raise InputError(f"not a PyTorch checkpoint ({type(exc).__name__}: {first_line(exc)})", path) from None
     if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
         raise InputError(f"expected a state dict (names -> tensors), found {type(state).__name__}", path)
     return state
@@ -125,7 +157,7 @@ def load_weights(module: nn.Module, state: Mapping[str, Any], path: str | Path) 
     try:
         module.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:  # tensors that pass the checks above but cannot be used (e.g. sparse ones)
-        raise InputError(f"the weights cannot be loaded: {str(exc).splitlines()[0]}", path) from None
+        raise InputError(f"the weights cannot be loaded: {first_line(exc)}", path) from None
 
 
 # ---- torch.export archives ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import torch
 
 from depthviewer.backends.checkpoints import (
     check_image,
+    first_line,
     require_file,
     resolve_device,
     vet_export_archive,
@@ -110,7 +111,7 @@ class ExportedModelBackend:
         except Exception as exc:  # noqa: BLE001 - the runtimes raise their own types for a model/input mismatch
             raise BackendError(f"{self.name}: the model failed on a 1 x 3 x {height} x {width} input "
                                f"(the contract: N x 3 x H x W RGB in [0, 1] at the frame's size): "
-                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                               f"{first_line(exc)}",
                                self.model_path) from exc
         if isinstance(output, torch.Tensor):
             output = output.detach().float().cpu().numpy()
@@ -166,7 +167,7 @@ class TorchExportBackend(_TorchModelBackend):
                 program = move_to_device_pass(program, self._device)
             self._module = program.module()
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"cannot load the exported program: {str(exc).splitlines()[0]}", path) from None
+            raise InputError(f"cannot load the exported program: {first_line(exc)}", path) from None
         if not extra[EXPORT_EXTRA_FILE]:
             return None
         try:
@@ -190,7 +191,7 @@ class TorchScriptBackend(_TorchModelBackend):
                 warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, still what users have
                 self._module = torch.jit.load(vetted, map_location=self._device).eval()
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"cannot load the TorchScript module: {str(exc).splitlines()[0]}", path) from None
+            raise InputError(f"cannot load the TorchScript module: {first_line(exc)}", path) from None
         declared = getattr(self._module, "output", None)
         return declared if isinstance(declared, str) else None
 
@@ -246,7 +247,7 @@ class OnnxBackend(ExportedModelBackend):
         try:
             self._session = ort.InferenceSession(str(path), providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a bad file
-            raise InputError(f"not a loadable ONNX model: {str(exc).splitlines()[0]}", path) from None
+            raise InputError(f"not a loadable ONNX model: {first_line(exc)}", path) from None
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             shapes = [tuple(i.shape) for i in inputs]

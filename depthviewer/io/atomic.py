@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -15,8 +16,13 @@ from depthviewer.errors import InputError
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
+# Out of space, or out of the user's quota: both mean the same to the user.
+_DISK_FULL = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+
+
 def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
+    reason = exc.strerror or str(exc)
+    return f"the disk is full ({reason})" if exc.errno in _DISK_FULL else reason
 
 
 def _create_temp(path: Path) -> tuple[int, Path]:

@@ -76,6 +76,9 @@ def read_simple_yaml(path: Path) -> dict[str, Any]:
     return root
 
 
+_MAX_SIDE_PX = 65535  # OpenCV's image sizes are C ints; no camera comes near this
+_ROTATION_TOLERANCE = 1e-2
+
 _EUROC_KEYS = ("T_BS", "resolution", "intrinsics", "distortion_model", "distortion_coefficients")
 
 
@@ -89,6 +92,16 @@ def _numbers_of(path: Path, data: dict[str, Any], key: str, count: int) -> np.nd
     if not np.all(np.isfinite(values)):
         raise CalibrationError(f"'{key}' has values that are not finite", path)
     return values
+
+
+def _check_rigid(path: Path, T: np.ndarray) -> None:
+    """CalibrationError unless T is [R | t; 0 0 0 1] with R a rotation (to the precision YAML files keep)."""
+    R = T[:3, :3]
+    with np.errstate(all="ignore"):  # huge values: the check below fails, no warning needed
+        error = np.abs(R @ R.T - np.eye(3)).max()
+        det = np.linalg.det(R)
+    if not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0]) or not error <= _ROTATION_TOLERANCE or not det > 0:
+        raise CalibrationError("'T_BS' is not a rigid transform [R t; 0 0 0 1] with R a rotation", path)
 
 
 class EurocCamera:
@@ -110,8 +123,12 @@ class EurocCamera:
         self.K = check_intrinsics(np.array([[fu, 0.0, cu], [0.0, fv, cv], [0.0, 0.0, 1.0]]), path)
         self.D = _numbers_of(path, data, "distortion_coefficients", 4)
         width, height = _numbers_of(path, data, "resolution", 2)
+        if not all(0 < v <= _MAX_SIDE_PX and v == int(v) for v in (width, height)):
+            raise CalibrationError(f"'resolution' must be two whole numbers of pixels in 1..{_MAX_SIDE_PX}, "
+                                   f"got {width:g} x {height:g}", path)
         self.size = (int(width), int(height))
         self.T_BS = _numbers_of(path, data, "T_BS", 16).reshape(4, 4)
+        _check_rigid(path, self.T_BS)
         rate = data.get("rate_hz")
         self.rate_hz = float(rate) if isinstance(rate, float) and rate > 0 else None
         self.path = path

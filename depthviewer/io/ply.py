@@ -102,7 +102,8 @@ def _parse_header(path: Path, data: bytes) -> tuple[str, int, list[tuple[str, st
     if end is None:
         raise InputError("bad PLY header: no 'end_header' line", path)
     offset = end.end() - 1  # the final line break; data starts after it
-    lines = data[:offset].decode("utf-8", errors="replace").splitlines()
+    # Lines end at "\n" only: str.splitlines would also break at characters a comment may hold (\x85, \u2028).
+    lines = [line.rstrip("\r") for line in data[:offset].decode("utf-8", errors="replace").split("\n")]
 
     fmt, comments = None, []
     elements: list[tuple[str, int, list[tuple[str, str]]]] = []
@@ -117,15 +118,17 @@ def _parse_header(path: Path, data: bytes) -> tuple[str, int, list[tuple[str, st
                 raise InputError(f"bad PLY header line {number}: unsupported format {raw.strip()!r}", path)
             fmt = words[1]
         elif words[0] == "element":
-            if len(words) != 3 or not words[2].isdigit():
+            if len(words) != 3 or not (words[2].isascii() and words[2].isdigit()):
                 raise InputError(f"bad PLY header line {number}: {raw.strip()!r}", path)
             elements.append((words[1], int(words[2]), []))
         elif words[0] == "property":
             if not elements:
                 raise InputError(f"bad PLY header line {number}: property before any element", path)
             if len(words) == 3 and words[1] in _PLY_TYPES:
+                if any(name == words[2] for name, _ in elements[-1][2]):
+                    raise InputError(f"bad PLY header line {number}: property {words[2]!r} appears twice", path)
                 elements[-1][2].append((words[2], _PLY_TYPES[words[1]]))
-            elif words[1] == "list" and elements[-1][0] != "vertex":
+            elif len(words) == 5 and words[1] == "list" and elements[-1][0] != "vertex":
                 elements[-1][2].append(("", "list"))  # a list (e.g. face indices) after the vertices: not read
             else:
                 raise InputError(f"bad PLY header line {number}: unsupported property {raw.strip()!r}", path)
@@ -149,6 +152,14 @@ def _parse_header(path: Path, data: bytes) -> tuple[str, int, list[tuple[str, st
         if axis not in prop_names:
             raise InputError(f"bad PLY header: the vertex element has no property '{axis}'", path)
     return fmt, count, props, comments, skip, offset + 1
+
+
+def _check_integers(path: Path, name: str, column: np.ndarray, limits: np.iinfo) -> None:
+    """InputError unless an ascii column of an integer property holds whole numbers within its type's range."""
+    bad = ~(np.isfinite(column) & (column == np.round(column)) & (column >= limits.min) & (column <= limits.max))
+    if bad.any():
+        raise InputError(f"bad ascii PLY data: vertex property '{name}' ({limits.dtype}) holds "
+                         f"{column[bad][0]:g}, not a whole number in {limits.min}..{limits.max}", path)
 
 
 def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
@@ -177,8 +188,11 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[str]
         except ValueError:
             raise InputError("bad ascii PLY data: a vertex value is not a number", path) from None
         vertices = np.empty(count, dtype=dtype)
-        for i, (name, _) in enumerate(props):
-            vertices[name] = table[:, i]
+        for i, (name, kind) in enumerate(props):
+            column = table[:, i]
+            if np.dtype(kind).kind in "iu":
+                _check_integers(path, name, column, np.iinfo(kind))
+            vertices[name] = column
     else:
         start = offset + skip
         needed = count * dtype.itemsize

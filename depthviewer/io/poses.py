@@ -15,6 +15,7 @@ Formats:
 from __future__ import annotations
 
 import calendar
+import datetime
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,10 +84,12 @@ def _is_number(token: str) -> bool:
 def _check_rotation(path: Path, where: str, R: np.ndarray) -> None:
     if not np.all(np.isfinite(R)):
         raise InputError(f"{where}: the pose has values that are not finite", path)
-    error = np.abs(R @ R.T - np.eye(3)).max()
-    if error > _ROTATION_TOLERANCE or np.linalg.det(R) <= 0:
+    with np.errstate(all="ignore"):  # huge values: the check below fails, no warning needed
+        error = np.abs(R @ R.T - np.eye(3)).max()
+        det = np.linalg.det(R)
+    if not error <= _ROTATION_TOLERANCE or not det > 0:
         raise InputError(f"{where}: the 3x3 part is not a rotation (|R R^T - I| = {error:.3g}, "
-                         f"det = {np.linalg.det(R):.3g})", path)
+                         f"det = {det:.3g})", path)
 
 
 def read_kitti_poses(path: str | Path) -> np.ndarray:
@@ -128,6 +131,13 @@ def poses_from_translation_quaternion(t_xyz: np.ndarray, q_xyzw: np.ndarray) -> 
     return poses
 
 
+def _valid_pose_values(values: np.ndarray, quaternion: np.ndarray) -> bool:
+    """All finite, and a quaternion that can be normalised (its norm neither ~0 nor overflowing to inf)."""
+    with np.errstate(over="ignore"):
+        norm = np.linalg.norm(quaternion)
+    return bool(np.all(np.isfinite(values)) and np.isfinite(norm) and norm > 1e-6)
+
+
 def read_tum_trajectory(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a TUM trajectory as (times (N,) seconds, poses (N, 4, 4) T_world_cam), sorted by time.
 
@@ -142,8 +152,7 @@ def read_tum_trajectory(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     values = np.empty((len(rows), 8))
     for i, (number, tokens) in enumerate(rows):
         values[i] = _floats(path, number, tokens, 8, "TUM trajectory ('t tx ty tz qx qy qz qw')")
-        norm = np.linalg.norm(values[i, 4:])
-        if not np.all(np.isfinite(values[i])) or not norm > 1e-6:
+        if not _valid_pose_values(values[i], values[i, 4:]):
             raise InputError(f"line {number}: not a valid pose (non-finite value or zero quaternion)", path)
     order = np.argsort(values[:, 0], kind="stable")
     values = values[order]
@@ -282,7 +291,7 @@ def read_euroc_groundtruth(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise InputError(f"line {number}: an EuRoC ground-truth line has at least 8 values (timestamp, "
                              f"position, quaternion w x y z), this one has {len(tokens)}", path)
         values[i] = _floats(path, number, tokens[:8], 8, "EuRoC ground-truth")
-        if not np.all(np.isfinite(values[i])) or not np.linalg.norm(values[i, 4:]) > 1e-6:
+        if not _valid_pose_values(values[i], values[i, 4:]):
             raise InputError(f"line {number}: not a valid pose (non-finite value or zero quaternion)", path)
     values = values[np.argsort(values[:, 0], kind="stable")]
     q_xyzw = values[:, [5, 6, 7, 4]]
@@ -309,13 +318,16 @@ def read_times_file(path: str | Path) -> np.ndarray:
         if not line:
             continue
         try:
-            times.append(float(line.split()[0]))
+            seconds = float(line.split()[0])
         except ValueError:
             raise InputError(f"line {number}: {line!r} is not a time in seconds", path) from None
+        if not np.isfinite(seconds):
+            raise InputError(f"line {number}: {line!r} is not a finite time in seconds", path)
+        times.append(seconds)
     return np.array(times, dtype=np.float64)
 
 
-_KITTI_STAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?")
+_KITTI_STAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?", re.ASCII)
 
 
 def read_kitti_raw_timestamps(path: str | Path) -> np.ndarray:
@@ -329,6 +341,12 @@ def read_kitti_raw_timestamps(path: str | Path) -> np.ndarray:
         match = _KITTI_STAMP.fullmatch(line)
         if match is None:
             raise InputError(f"line {number}: {line!r} is not a timestamp 'YYYY-MM-DD hh:mm:ss.fffffffff'", path)
-        whole = calendar.timegm(tuple(int(v) for v in match.groups()[:6]) + (0, 0, 0))
+        parts = [int(v) for v in match.groups()[:6]]
+        try:
+            # datetime validates the fields (month 13, February 30, hour 25), which timegm alone would not all do.
+            datetime.datetime(*parts)
+        except ValueError as exc:
+            raise InputError(f"line {number}: {line!r} is not a valid date and time ({exc})", path) from None
+        whole = calendar.timegm((*parts, 0, 0, 0))
         times.append(whole + float("0." + (match.group(7) or "0")))
     return np.array(times, dtype=np.float64)

@@ -78,6 +78,8 @@ def projection_matrix(path: Path, key: str) -> np.ndarray | None:
             raise CalibrationError(f"line {number}: '{key}' has a value that is not a number", path) from None
         if len(values) != 12:
             raise CalibrationError(f"line {number}: '{key}' must have 12 numbers, found {len(values)}", path)
+        if not all(np.isfinite(values)):
+            raise CalibrationError(f"line {number}: '{key}' has a value that is not finite", path)
         return np.array(values).reshape(3, 4)
     return None
 

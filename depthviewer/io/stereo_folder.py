@@ -29,7 +29,7 @@ from depthviewer.io.calibration import (
     read_kitti_projections,
     read_middlebury_calib,
 )
-from depthviewer.io.images import read_image_unchanged, read_rgb
+from depthviewer.io.images import pixel_format, read_image_unchanged, read_rgb, to_rgb
 from depthviewer.io.kitti_png import read_kitti_disparity
 from depthviewer.io.pfm import read_pfm
 from depthviewer.types import StereoCalibration, StereoFrame
@@ -338,13 +338,17 @@ class StereoFolder:
         return np.isfinite(read_kitti_disparity(frame.nonoccluded))
 
     def describe(self) -> dict[str, Any]:
-        """A summary for the CLI's `info`: layout, size of frame 0 (reads its left image), calibration."""
-        height, width = read_rgb(self._frames[0].left).shape[:2]
+        """A summary for the CLI's `info`: layout, size and pixel format of frame 0 (reads its left image),
+        calibration."""
+        left = self._frames[0].left
+        stored = read_image_unchanged(left)
+        height, width = to_rgb(stored, left).shape[:2]
         summary: dict[str, Any] = {
             "layout": self.layout,
             "root": str(self.root),
             "frames": len(self),
             "image_size": {"width": int(width), "height": int(height)},
+            "pixel_format": pixel_format(stored),
             "gt_frames": sum(f.gt is not None for f in self._frames),
             "calibration": None,
             "calibration_note": self.calibration_note,
