@@ -117,21 +117,9 @@ def _backend_params(pairs: Sequence[str]) -> dict[str, object]:
 def open_source(args: argparse.Namespace):
     """Open PATH: as a stereo folder when it is one, else as a sequence (video, image folder, dataset layout)."""
     from depthviewer.cli_sequences import open_sequence_from_args
+    from depthviewer.sources import open_with
 
-    try:
-        return open_stereo_source(args)
-    except InputError as stereo_error:
-        if not args.path.exists() or stereo_error.path is None or stereo_error.path.resolve() != args.path.resolve():
-            raise  # a problem inside a stereo folder, or a missing path: say that
-        try:
-            return open_sequence_from_args(args)
-        except InputError as sequence_error:
-            from depthviewer.io.sequences import detect_layout
-
-            if detect_layout(args.path) is not None:
-                raise  # PATH is a sequence, with a problem (a truncated video, a short poses file): only that matters
-            raise InputError(f"neither a stereo folder ({stereo_error.reason}) nor a sequence "
-                             f"({sequence_error.reason})", args.path) from sequence_error
+    return open_with(args.path, lambda: open_stereo_source(args), lambda: open_sequence_from_args(args))
 
 
 def is_sequence(source) -> bool:

@@ -248,7 +248,8 @@ class MainWindow(QMainWindow):
         try:
             source = open_any(Path(path), calibration=calibration, **sequence_args)
         except DepthViewerError as exc:
-            self.show_error(f"Cannot open {path}: {exc.reason}")
+            about_path = exc.path is not None and exc.path.resolve() == Path(path).resolve()
+            self.show_error(f"Cannot open {path}: {exc.reason if about_path else exc}")
             return False
         self.clear_error()
         self._set_mode("stereo" if is_stereo(source) else "sequence")
