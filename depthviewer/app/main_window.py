@@ -16,6 +16,7 @@ from depthviewer.app.backend_panel import BackendPanel
 from depthviewer.app.calibration_dialog import CalibrationDialog
 from depthviewer.app.cost_inspector import CostInspector
 from depthviewer.app.export_controller import ExportController
+from depthviewer.app.inspection import InspectionController
 from depthviewer.app.metrics_plot import MetricsPlot
 from depthviewer.app.open_dialog import OpenSequenceDialog
 from depthviewer.app.panel_grid import PanelGrid
@@ -77,10 +78,11 @@ class MainWindow(QMainWindow):
         self.sequence_options = SequenceOptions()
         layout_keys = self.settings.value("layout_stereo", list(DEFAULT_STEREO_LAYOUT))
         self.grid = PanelGrid(STEREO_PANELS, list(layout_keys), self.point_cloud)
-        self.grid.hovered.connect(self._on_hovered)
+        self.inspection = InspectionController(self)
+        self.grid.hovered.connect(self.inspection.on_hovered)
         self.point_cloud.accumulate.valueChanged.connect(
             lambda _: self.current is not None and self._show(self.current_index, self.current))
-        self.grid.clicked.connect(self._on_clicked)
+        self.grid.clicked.connect(self.inspection.on_clicked)
         self.grid.layout_changed.connect(
             lambda: self.settings.setValue(f"layout_{self.mode}", self.grid.layout_keys()))
         self.timeline = Timeline()
@@ -114,7 +116,7 @@ class MainWindow(QMainWindow):
         self.worker = WorkerThread(self)
         self.worker.worker.finished.connect(self._on_finished)
         self.worker.worker.failed.connect(self._on_failed)
-        self.worker.worker.curve_ready.connect(self._on_curve)
+        self.worker.worker.curve_ready.connect(self.inspection.on_curve)
         self.worker.worker.backend_ready.connect(self._on_backend_ready)
         self.worker.worker.device_ready.connect(self._on_device_ready)
         self._build_menus()
@@ -402,73 +404,8 @@ class MainWindow(QMainWindow):
         self.timeline.label.setText(f"{name} (failed)")
         self.show_error(f"Frame {name} failed: {message}")
 
-    # Inspection -----------------------------------------------------------------------------------------
     def readout_text(self, x: float, y: float) -> str:
-        """Every value at image pixel (x, y) of the current frame, with units."""
-        if self.current is None:
-            return ""
-        col, row = int(x), int(y)
-        frame = self.current.result.frame
-        image = frame.left_rgb if self.mode == "stereo" else frame.image_rgb
-        if not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
-            return ""
-        parts = [f"x {col}  y {row}", "RGB ({}, {}, {})".format(*image[row, col])]
-        for spec in self.grid.specs.values():
-            if spec.kind != "scalar":
-                continue
-            values = spec.extract(self.current)
-            if values is None:
-                continue
-            value = float(values[row, col])
-            parts.append(f"{spec.title.split(' (')[0]} {value:.3f}{(' ' + spec.unit) if spec.unit else ''}"
-                         if math.isfinite(value) else f"{spec.title.split(' (')[0]} —")
-        gt, unit = ((frame.gt_disparity_px, "px") if self.mode == "stereo" else (frame.gt_depth_m, "m"))
-        if gt is not None:
-            parts.append(f"GT {gt[row, col]:.2f} {unit}" if math.isfinite(gt[row, col]) else "GT —")
-        return "   ".join(parts)
-
-    def _on_hovered(self, x: float, y: float) -> None:
-        self.readout.setText(self.readout_text(x, y))
-
-    def _on_clicked(self, x: float, y: float) -> None:
-        if self.current is None:
-            return
-        result, col, row = self.current.result, int(x), int(y)
-        if self.mode == "stereo":
-            from depthviewer.compute.cost_curve import stereo_cost_curve
-
-            disparity = result.prediction.disparity_left_px
-            top = np.nanmax(disparity) if np.isfinite(disparity).any() else 128.0
-            candidates = np.arange(0.0, max(128.0, float(top) * 1.25), 0.25)
-            left, right = result.frame.left_rgb, result.frame.right_rgb
-            self.worker.request_curve(lambda: stereo_cost_curve(left, right, col, row, candidates))
-        else:
-            from depthviewer.compute.cost_curve import temporal_cost_curve
-
-            frame = result.frame
-            images = {"previous": self.source.load(frame.index - 1).image_rgb if frame.index > 0 else None,
-                      "next": self.source.load(frame.index + 1).image_rgb if frame.index + 1 < len(self.source)
-                      else None, "stereo": frame.right_rgb}
-            sources = [(w.label, images[w.label], w.pose.T_source_target) for w in result.analysis.sources
-                       if images.get(w.label) is not None]
-            depths = 1.0 / np.linspace(1.0 / 100.0, 1.0 / 0.5, 400)
-            target, K = frame.image_rgb, frame.K
-            self.worker.request_curve(lambda: temporal_cost_curve(target, sources, K, col, row, depths))
-        self.inspector_dock.show()
-        self.inspector_dock.raise_()
-
-    def _on_curve(self, curve) -> None:
-        if self.current is None:
-            return
-        frame = self.current.result.frame
-        if self.mode == "stereo":
-            predicted = float(self.current.result.prediction.disparity_left_px[curve.y, curve.x])
-            gt = None if frame.gt_disparity_px is None else float(frame.gt_disparity_px[curve.y, curve.x])
-            self.inspector.show_curve(curve, predicted, gt)
-        else:
-            predicted = float(self.current.result.depth.depth_m[curve.y, curve.x])
-            gt = None if frame.gt_depth_m is None else float(frame.gt_depth_m[curve.y, curve.x])
-            self.inspector.show_temporal_curve(curve, predicted, gt)
+        return self.inspection.readout_text(x, y)
 
     def reset_layout(self) -> None:
         specs, default = ((STEREO_PANELS, DEFAULT_STEREO_LAYOUT) if self.mode == "stereo"

@@ -153,6 +153,20 @@ def middlebury_metrics(est_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
     return result
 
 
+def eigen_mask(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float, garg_crop: bool) -> np.ndarray:
+    """The pixels the Eigen metrics score: GT in (min_depth, max_depth), a prediction, optionally the Garg crop
+    (rows 0.408-0.992 H, columns 0.036-0.964 W, truncated to integers as Monodepth2 does)."""
+    with np.errstate(invalid="ignore"):
+        mask = (gt > min_depth) & (gt < max_depth) & ~np.isnan(pred)
+    if garg_crop:
+        height, width = gt.shape
+        top, bottom, left, right = (np.array(GARG_CROP) * [height, height, width, width]).astype(np.int32)
+        crop = np.zeros_like(mask)
+        crop[top:bottom, left:right] = True
+        mask &= crop
+    return mask
+
+
 def depth_metrics(
     pred_m: np.ndarray,
     gt_m: np.ndarray,
@@ -177,14 +191,7 @@ def depth_metrics(
         NaN everywhere when no pixel qualifies.
     """
     pred, gt = _check_pair(pred_m, gt_m, ("pred_m", "gt_m"))
-    with np.errstate(invalid="ignore"):
-        mask = (gt > min_depth) & (gt < max_depth) & ~np.isnan(pred)
-    if garg_crop:
-        height, width = gt.shape
-        top, bottom, left, right = (np.array(GARG_CROP) * [height, height, width, width]).astype(np.int32)
-        crop = np.zeros_like(mask)
-        crop[top:bottom, left:right] = True
-        mask &= crop
+    mask = eigen_mask(pred, gt, min_depth, max_depth, garg_crop)
     keys = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
     if not mask.any():
         return {**{k: float("nan") for k in keys}, "scale": float("nan") if median_scaling else 1.0}

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from depthviewer.compute.losses import masked_mean, photometric_parts, smoothness_loss
-from depthviewer.compute.metrics import GARG_CROP, depth_metrics
+from depthviewer.compute.metrics import depth_metrics, eigen_mask
 from depthviewer.compute.reprojection import automask, min_reprojection
 from depthviewer.compute.temporal import warp_frame_depth
 from depthviewer.errors import CalibrationError, DepthViewerError
@@ -52,14 +52,7 @@ def gt_error_map(pred_m: np.ndarray, gt_m: np.ndarray, scale: float, max_depth: 
         (H, W) float32, NaN outside the evaluated pixels; its mean is `depth_metrics`' ``abs_rel``.
     """
     pred, gt = np.asarray(pred_m, np.float64), np.asarray(gt_m, np.float64)
-    with np.errstate(invalid="ignore"):
-        mask = (gt > EIGEN_MIN_DEPTH_M) & (gt < max_depth) & ~np.isnan(pred)
-    if garg_crop:
-        height, width = gt.shape
-        top, bottom, left, right = (np.array(GARG_CROP) * [height, height, width, width]).astype(np.int32)
-        crop = np.zeros_like(mask)
-        crop[top:bottom, left:right] = True
-        mask &= crop
+    mask = eigen_mask(pred, gt, EIGEN_MIN_DEPTH_M, max_depth, garg_crop)
     out = np.full(gt.shape, np.nan, dtype=np.float32)
     p = np.clip(pred[mask] * scale, EIGEN_MIN_DEPTH_M, max_depth)
     out[mask] = np.abs(p - gt[mask]) / gt[mask]
