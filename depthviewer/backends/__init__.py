@@ -16,6 +16,7 @@ from depthviewer.errors import BackendError
 _REGISTRY: dict[str, tuple[str, str, str, bool]] = {
     "sgbm": ("depthviewer.backends.sgbm", "SgbmBackend", "stereo", False),
     "torch-sgm": ("depthviewer.backends.torch_sgm", "TorchSgmBackend", "stereo", False),
+    "refine": ("depthviewer.backends.refine", "RefineBackend", "stereo", False),
     "plane-sweep": ("depthviewer.backends.plane_sweep", "PlaneSweepBackend", "multi-view", False),
     "monodepth2": ("depthviewer.backends.monodepth2", "Monodepth2Backend", "monocular", True),
     "torch-export": ("depthviewer.backends.exported", "TorchExportBackend", "monocular", True),
