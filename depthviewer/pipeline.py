@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,13 +54,17 @@ def monocular_as_stereo(frame: StereoFrame, backend) -> StereoPrediction:
 
 
 def process_frame(
-    source: StereoFolder, index: int, backend: StereoBackend, device: torch.device | None = None
+    source: StereoFolder, index: int, backend: StereoBackend, device: torch.device | None = None,
+    progress=None,
 ) -> FrameResult:
     """Read frame `index`, run the backend on it (a stereo matcher, or a monocular network through the
-    calibration) and analyse the result."""
+    calibration) and analyse the result. `progress(iteration, total, loss) -> bool` reaches backends that
+    iterate (refine); returning False stops them early."""
     frame = source.load(index)
     if getattr(backend, "kind", "stereo") == "monocular":
         prediction = monocular_as_stereo(frame, backend)
+    elif progress is not None and "progress" in inspect.signature(backend.predict).parameters:
+        prediction = backend.predict(frame.left_rgb, frame.right_rgb, progress=progress)
     else:
         prediction = backend.predict(frame.left_rgb, frame.right_rgb)
     analysis = analyse_stereo(frame, prediction, device=device)

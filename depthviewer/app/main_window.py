@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from depthviewer.app.backend_panel import BackendPanel
 from depthviewer.app.calibration_dialog import CalibrationDialog
@@ -119,6 +128,16 @@ class MainWindow(QMainWindow):
         self.worker.worker.curve_ready.connect(self.inspection.on_curve)
         self.worker.worker.backend_ready.connect(self._on_backend_ready)
         self.worker.worker.device_ready.connect(self._on_device_ready)
+        self.worker.worker.progress.connect(self._on_progress)
+        self.frame_progress = QProgressBar()
+        self.frame_progress.setMaximumWidth(200)
+        self.frame_progress.setFormat("%v/%m")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the iterations and show the current estimate")
+        self.stop_button.clicked.connect(self.stop_iterating)
+        for widget in (self.frame_progress, self.stop_button):
+            widget.hide()
+            self.statusBar().addPermanentWidget(widget)
         self._build_menus()
         self.setAcceptDrops(True)
         self.statusBar().showMessage(self.status_text())
@@ -226,6 +245,20 @@ class MainWindow(QMainWindow):
         if label == self.backend.label:
             self.backend_device = device
             self.statusBar().showMessage(self.status_text())
+
+    def _on_progress(self, generation: int, iteration: int, total: int, loss: float) -> None:
+        """An iterating backend (refine) reports: show the loss going down, with a Stop button."""
+        if generation != self.worker.generation:
+            return
+        self.frame_progress.setRange(0, total)
+        self.frame_progress.setValue(iteration)
+        self.frame_progress.show()
+        self.stop_button.show()
+        self.statusBar().showMessage(self.status_text(f"{self.backend.name}: iteration {iteration}/{total}, "
+                                                      f"loss {loss:.4f}"))
+
+    def stop_iterating(self) -> None:
+        self.worker.worker.cancel_requested = True
 
     def _on_device_ready(self, label: str) -> None:
         self.analysis_device = label
@@ -345,6 +378,8 @@ class MainWindow(QMainWindow):
             self._show(index, output)
 
     def _show(self, index: int, output: WorkerOutput) -> None:
+        self.frame_progress.hide()
+        self.stop_button.hide()
         self.current = output
         self.current_index = index
         result = output.result

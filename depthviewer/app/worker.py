@@ -98,6 +98,7 @@ class FrameWorker(QObject):
     backend_ready = Signal(str, str)  # backend label, its device
     device_ready = Signal(str)  # where the analysis runs
     catalogue_ready = Signal(object)  # backend name -> (kind, parameter type, needs a model)
+    progress = Signal(int, int, int, float)  # generation, iteration, iterations in all, current loss
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,6 +106,7 @@ class FrameWorker(QObject):
         self.frames_computed = 0
         self._backends: dict[BackendSpec, object] = {}
         self._device = None
+        self.cancel_requested = False
 
     def note_generation(self, generation: int) -> None:
         """Called from the GUI thread: the newest generation issued (a plain int store is atomic in CPython)."""
@@ -132,10 +134,11 @@ class FrameWorker(QObject):
         if generation < self._latest_generation:
             return
         index = request.index
+        self.cancel_requested = False
         try:
             device = self._analysis_device()
             if request.options is None:
-                output = self._compute_stereo(request, device)
+                output = self._compute_stereo(request, device, generation)
             else:
                 output = self._compute_sequence(request, device)
         except DepthViewerError as exc:
@@ -148,11 +151,17 @@ class FrameWorker(QObject):
         self.frames_computed += 1
         self.finished.emit(generation, index, output)
 
-    def _compute_stereo(self, request: FrameRequest, device) -> WorkerOutput:
+    def _compute_stereo(self, request: FrameRequest, device, generation: int) -> WorkerOutput:
         from depthviewer.compute.stereo_analysis import analyse_stereo
         from depthviewer.pipeline import FrameResult, point_cloud, process_frame
 
-        result = process_frame(request.source, request.index, self.backend(request.spec), device=device)
+        def progress(iteration: int, total: int, loss: float) -> bool:
+            """Iterating backends report here; a newer request or Cancel stops them with what they have."""
+            self.progress.emit(generation, iteration, total, float(loss))
+            return not self.cancel_requested and generation >= self._latest_generation
+
+        result = process_frame(request.source, request.index, self.backend(request.spec), device=device,
+                               progress=progress)
         points = colours = None
         if result.analysis.depth_m is not None:
             points, colours = point_cloud(result)

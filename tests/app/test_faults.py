@@ -96,3 +96,18 @@ def test_closing_while_the_worker_runs_exits_within_a_second(tmp_path, shared_da
     closed_at = float(marker.read_text())
     assert ended - closed_at < 2.0, f"exited {ended - closed_at:.1f} s after the close"
     assert closed_at - start > 5.0
+
+
+def test_refine_shows_its_loss_going_down_and_can_be_stopped(qtbot, window, three_frame_folder):
+    window.set_backends(BackendSpec("refine", (("iterations", 400), ("report_every", 2))))
+    window.open_path(three_frame_folder)
+    losses = []
+    window.worker.worker.progress.connect(lambda gen, i, n, loss: losses.append((i, n, loss)))
+    qtbot.waitUntil(lambda: window.frame_progress.isVisible() and len(losses) >= 3, timeout=120_000)
+    assert "loss" in window.statusBar().currentMessage() and window.stop_button.isVisible()
+    assert losses[-1][2] < losses[0][2]  # the Monodepth objective falls
+    window.stop_button.click()
+    wait_for_frame(qtbot, window, 0, timeout=60_000)
+    assert losses[-1][0] < 400  # stopped early, with the estimate it had
+    assert not window.frame_progress.isVisible()
+    assert window.grid.cell("disparity").data is not None
