@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -296,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DepthViewerError as exc:
         print(f"depthviewer: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `depthviewer eval ... | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
