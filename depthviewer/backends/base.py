@@ -68,3 +68,16 @@ class MultiViewBackend(Protocol):
     def predict_depth_multiview(
         self, target_rgb: np.ndarray, sources: list[tuple[np.ndarray, np.ndarray]], K: np.ndarray
     ) -> DepthPrediction: ...
+
+
+def build_params(backend: str, params_type: type, params: object | None, overrides: dict[str, object]):
+    """A backend's frozen parameters: `params` (or the defaults) with `overrides`; BackendError names unknown keys."""
+    from dataclasses import asdict
+
+    from depthviewer.errors import BackendError
+
+    base = asdict(params or params_type())
+    unknown = set(overrides) - set(base)
+    if unknown:
+        raise BackendError(f"{backend}: unknown parameters {sorted(unknown)}; known: {sorted(base)}")
+    return params_type(**{**base, **overrides})

@@ -22,7 +22,7 @@ depth (tests/backends/test_plane_sweep.py):
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from depthviewer.compute.device import default_device, device_label
 from depthviewer.compute.losses import SSIM_C1, SSIM_C2
+from depthviewer.backends.base import build_params
 from depthviewer.errors import BackendError
 from depthviewer.types import DepthPrediction
 
@@ -235,11 +236,7 @@ class PlaneSweepBackend:
 
     def __init__(self, params: PlaneSweepParams | None = None, device: str | torch.device | None = None,
                  **overrides: object) -> None:
-        base = asdict(params or PlaneSweepParams())
-        unknown = set(overrides) - set(base)
-        if unknown:
-            raise BackendError(f"plane-sweep: unknown parameters {sorted(unknown)}; known: {sorted(base)}")
-        self.params = PlaneSweepParams(**{**base, **overrides})
+        self.params = build_params("plane-sweep", PlaneSweepParams, params, overrides)
         self._device = torch.device(device) if device is not None else default_device()
 
     @property

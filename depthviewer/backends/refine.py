@@ -20,14 +20,14 @@ import ast
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from depthviewer.backends.base import check_pair
+from depthviewer.backends.base import build_params, check_pair
 from depthviewer.compute.device import default_device, device_label
 from depthviewer.compute.losses import (
     lr_consistency_map,
@@ -221,11 +221,7 @@ class RefineBackend:
     def __init__(
         self, params: RefineParams | None = None, device: str | torch.device | None = None, **overrides: object
     ) -> None:
-        base = asdict(params or RefineParams())
-        unknown = set(overrides) - set(base)
-        if unknown:
-            raise BackendError(f"refine: unknown parameters {sorted(unknown)}; known: {sorted(base)}")
-        self.params = RefineParams(**{**base, **overrides})
+        self.params = build_params("refine", RefineParams, params, overrides)
         try:
             self._device = torch.device(device) if device is not None else default_device()
         except (RuntimeError, TypeError) as exc:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from depthviewer.backends.base import check_pair
+from depthviewer.backends.base import build_params, check_pair
 from depthviewer.errors import BackendError
 from depthviewer.types import StereoPrediction
 
@@ -57,11 +57,7 @@ class SgbmBackend:
     params_type = SgbmParams
 
     def __init__(self, params: SgbmParams | None = None, **overrides: object) -> None:
-        base = asdict(params or SgbmParams())
-        unknown = set(overrides) - set(base)
-        if unknown:
-            raise BackendError(f"sgbm: unknown parameters {sorted(unknown)}; known: {sorted(base)}")
-        self.params = SgbmParams(**{**base, **overrides})
+        self.params = build_params("sgbm", SgbmParams, params, overrides)
         p = self.params
         area = 3 * p.block_size**2
         self._matcher = cv2.StereoSGBM_create(

@@ -10,13 +10,13 @@ it all runs on one torch device (CUDA, else MPS, else the CPU), with no host rou
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from depthviewer.backends import _sgm_ops as ops
-from depthviewer.backends.base import check_pair
+from depthviewer.backends.base import build_params, check_pair
 from depthviewer.compute.device import default_device, device_label
 from depthviewer.errors import BackendError
 from depthviewer.types import StereoPrediction
@@ -111,11 +111,7 @@ class TorchSgmBackend:
     def __init__(
         self, params: TorchSgmParams | None = None, device: str | torch.device | None = None, **overrides: object
     ) -> None:
-        base = asdict(params or TorchSgmParams())
-        unknown = set(overrides) - set(base)
-        if unknown:
-            raise BackendError(f"torch-sgm: unknown parameters {sorted(unknown)}; known: {sorted(base)}")
-        self.params = TorchSgmParams(**{**base, **overrides})
+        self.params = build_params("torch-sgm", TorchSgmParams, params, overrides)
         try:
             self._device = torch.device(device) if device is not None else default_device()
         except (RuntimeError, TypeError) as exc:
