@@ -298,7 +298,11 @@ class MainWindow(QMainWindow):
         self.metrics_plot.clear()
         self.current = None
         self.current_index = -1
-        self.setWindowTitle(f"depthviewer — {source.root} ({source.layout}, {len(source)} frames)")
+        fps = getattr(source, "fps", None)
+        rate = f", {fps:.2f} fps" if fps else ""
+        self.setWindowTitle(f"depthviewer — {source.root} ({source.layout}, {len(source)} frames{rate})")
+        if fps:
+            self.timeline.fps.setValue(min(max(fps, self.timeline.fps.minimum()), self.timeline.fps.maximum()))
         note = self._source_note(source)
         self.info_banner.setText(note)
         self.info_banner.setVisible(bool(note))

@@ -92,4 +92,5 @@ def test_a_video_opened_with_its_poses_and_intrinsics(qtbot, window, shared_data
     dialog.intrinsics.setText(str(odometry / "calib_compiled_seq00.txt"))
     assert window.open_path(dialog.path.text(), **dialog.arguments())
     assert window.mode == "sequence" and window.source.has_poses and len(window.source) == 3
-    assert "video" in window.windowTitle()
+    assert "video" in window.windowTitle() and "3 frames, 10.00 fps" in window.windowTitle()
+    assert window.timeline.fps.value() == 10.0  # playback follows the video's rate
