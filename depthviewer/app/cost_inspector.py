@@ -72,6 +72,8 @@ class CostInspector(QWidget):
         self.plot.setLabel("bottom", "disparity", units="px")
         self.plot.setLabel("left", "photometric error")
         self.plot.addLegend(offset=(-10, 10))
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         layout.addWidget(self.plot, 1)
         self.curve: CostCurve | None = None
         self.text = ""

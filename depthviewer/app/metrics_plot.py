@@ -28,6 +28,8 @@ class MetricsPlot(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "frame")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
+        for side in ("bottom", "left"):  # "photometric (x0.001)" with 47 on the axis reads worse than 0.047
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         layout.addWidget(self.plot, 1)
         self.line = self.plot.plot([], [], pen=pg.mkPen((200, 200, 200), width=1))
         self.points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(255, 200, 0), pen=None)
