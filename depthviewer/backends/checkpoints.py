@@ -31,8 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthviewer.compute.device import default_device
-from depthviewer.errors import BackendError, InputError
+from depthviewer.errors import InputError
 
 _MAX_LISTED = 5
 
@@ -313,22 +312,7 @@ def vet_torchscript_archive(path: str | Path) -> io.BytesIO:
     return buffer
 
 
-# ---- where a loaded network runs, and what it is given ----------------------------------------------------
-
-
-def resolve_device(device: str | torch.device | None, backend: str) -> torch.device:
-    """The torch device a network is loaded onto: `device` when given, else `default_device()`."""
-    if device is None:
-        return default_device()
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise BackendError(f"{backend}: unknown device {device!r} (cpu, cuda, cuda:1, mps)") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"{backend}: device {device!r} asked for, but torch sees no CUDA GPU here")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise BackendError(f"{backend}: device {device!r} asked for, but Apple's MPS is not available here")
-    return resolved
+# ---- what a loaded network is given ----------------------------------------------------
 
 
 def check_image(image_rgb: np.ndarray) -> None:

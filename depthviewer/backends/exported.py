@@ -28,11 +28,10 @@ from depthviewer.backends.checkpoints import (
     check_image,
     first_line,
     require_file,
-    resolve_device,
     vet_export_archive,
     vet_torchscript_archive,
 )
-from depthviewer.compute.device import default_device, device_label
+from depthviewer.compute.device import default_device, device_label, resolve_device
 from depthviewer.errors import BackendError, InputError
 from depthviewer.types import DepthPrediction
 

@@ -25,8 +25,8 @@ from depthviewer.backends._md2_networks import (
     resnet_depth,
     transformation_from_parameters,
 )
-from depthviewer.backends.checkpoints import check_image, load_state_dict_file, load_weights, resolve_device
-from depthviewer.compute.device import default_device, device_label
+from depthviewer.backends.checkpoints import check_image, load_state_dict_file, load_weights
+from depthviewer.compute.device import default_device, device_label, resolve_device
 from depthviewer.errors import BackendError, InputError
 from depthviewer.types import DepthPrediction, RelativePose
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depthviewer.compute.device import default_device, device_label
+from depthviewer.compute.device import device_label, resolve_device
 from depthviewer.compute.losses import SSIM_C1, SSIM_C2
 from depthviewer.backends.base import build_params
 from depthviewer.errors import BackendError
@@ -237,7 +237,7 @@ class PlaneSweepBackend:
     def __init__(self, params: PlaneSweepParams | None = None, device: str | torch.device | None = None,
                  **overrides: object) -> None:
         self.params = build_params("plane-sweep", PlaneSweepParams, params, overrides)
-        self._device = torch.device(device) if device is not None else default_device()
+        self._device = resolve_device(device, "plane-sweep")
 
     @property
     def device(self) -> str:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from depthviewer.backends.base import build_params, check_pair
-from depthviewer.compute.device import default_device, device_label
+from depthviewer.compute.device import device_label, resolve_device
 from depthviewer.compute.losses import (
     lr_consistency_map,
     lr_consistency_map_right,
@@ -222,10 +222,7 @@ class RefineBackend:
         self, params: RefineParams | None = None, device: str | torch.device | None = None, **overrides: object
     ) -> None:
         self.params = build_params("refine", RefineParams, params, overrides)
-        try:
-            self._device = torch.device(device) if device is not None else default_device()
-        except (RuntimeError, TypeError) as exc:
-            raise BackendError(f"refine: unknown device {device!r}: {exc}") from exc
+        self._device = resolve_device(device, "refine")
         self._initial = self._make_initial()
         self.last_losses: list[float] = []
         self.last_initial: StereoPrediction | None = None

@@ -17,7 +17,7 @@ import torch
 
 from depthviewer.backends import _sgm_ops as ops
 from depthviewer.backends.base import build_params, check_pair
-from depthviewer.compute.device import default_device, device_label
+from depthviewer.compute.device import device_label, resolve_device
 from depthviewer.errors import BackendError
 from depthviewer.types import StereoPrediction
 
@@ -112,10 +112,7 @@ class TorchSgmBackend:
         self, params: TorchSgmParams | None = None, device: str | torch.device | None = None, **overrides: object
     ) -> None:
         self.params = build_params("torch-sgm", TorchSgmParams, params, overrides)
-        try:
-            self._device = torch.device(device) if device is not None else default_device()
-        except (RuntimeError, TypeError) as exc:
-            raise BackendError(f"torch-sgm: unknown device {device!r}: {exc}") from exc
+        self._device = resolve_device(device, "torch-sgm")
         self.last_confidence: np.ndarray | None = None
 
     @property

@@ -22,20 +22,26 @@ def device_label(device: torch.device) -> str:
     return device.type
 
 
-def resolve_device(name: str | None) -> torch.device:
-    """The device a user asked for ("auto", "cpu", "cuda", "cuda:1", "mps"); a clear error if it isn't there."""
+def resolve_device(device: str | torch.device | None, backend: str = "") -> torch.device:
+    """The device a user asked for ("auto"/None, "cpu", "cuda", "cuda:1", "mps"), checked to exist here.
+
+    BackendError (prefixed with `backend` when given) for an unknown name or a device this machine lacks.
+    """
     from depthviewer.errors import BackendError
 
-    if name in (None, "", "auto"):
+    prefix = f"{backend}: " if backend else ""
+    if device is None or device in ("", "auto"):
         return default_device()
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise BackendError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"device {name!r} asked for, but torch sees no CUDA GPU here (torch {torch.__version__})")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise BackendError(f"device {name!r} asked for, but there are {torch.cuda.device_count()} CUDA GPU(s)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise BackendError("device 'mps' asked for, but torch offers no MPS here")
-    return device
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise BackendError(f"{prefix}unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(f"{prefix}device {device!r} asked for, but torch sees no CUDA GPU here "
+                           f"(torch {torch.__version__})")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise BackendError(f"{prefix}device {device!r} asked for, but there are {torch.cuda.device_count()} "
+                           "CUDA GPU(s)")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise BackendError(f"{prefix}device {device!r} asked for, but Apple's MPS is not available here")
+    return resolved

@@ -24,10 +24,10 @@ from depthviewer.backends.checkpoints import (
     check_image,
     load_state_dict_file,
     load_weights,
-    resolve_device,
     vet_export_archive,
     vet_torchscript_archive,
 )
+from depthviewer.compute.device import resolve_device
 from depthviewer.errors import BackendError, InputError
 
 
